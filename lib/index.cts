@@ -1,0 +1,34 @@
+// The CommonJS entry: version 5's `module.exports` is the factory, so the factory is the module
+// and the named exports hang off it. It loads the ES module build, so both entry points share
+// one copy of every class (`instanceof` works across them).
+import api = require('./index.js');
+
+function connectMongoDBSession(sessionModule: api.SessionModule): api.MongoDBStoreConstructor {
+  return api.default(sessionModule);
+}
+
+namespace connectMongoDBSession {
+  export import MongoDBStore = api.MongoDBStore;
+  export import SessionRepository = api.SessionRepository;
+  export import SessionStoreError = api.SessionStoreError;
+  export import ConnectionError = api.ConnectionError;
+  export import QueueFullError = api.QueueFullError;
+  export import StoreClosedError = api.StoreClosedError;
+  export import OperationError = api.OperationError;
+  export import IndexError = api.IndexError;
+  export import InvalidSessionIdError = api.InvalidSessionIdError;
+  export type Callback<T> = api.Callback<T>;
+  export type ConnectCallback = api.ConnectCallback;
+  export type MongoDBStoreConstructor = api.MongoDBStoreConstructor;
+  export type MongoDBStoreOptions = api.MongoDBStoreOptions;
+  export type ResolvedOptions = api.ResolvedOptions;
+  export type SessionRepositoryOptions = api.SessionRepositoryOptions;
+  export type CookieLike = api.CookieLike;
+  export type SessionDocument<T extends api.SessionLike = api.SessionLike> = api.SessionDocument<T>;
+  export type SessionLike = api.SessionLike;
+  export type StoredSession<T extends api.SessionLike> = api.StoredSession<T>;
+  export type SessionModule = api.SessionModule;
+  export type SessionStoreErrorCode = api.SessionStoreErrorCode;
+}
+
+export = connectMongoDBSession;

@@ -1,0 +1,182 @@
+import type { SessionData, Store } from 'express-session';
+import type { Collection, Db, MongoClient } from 'mongodb';
+import { type Callback, callbackify, toError } from './callbackify.js';
+import type { ResolvedOptions, SessionRepositoryOptions } from './options.js';
+import { type SessionDocument, SessionRepository } from './session-repository.js';
+import { installedStoreBase, type StoreBase } from './store-base.js';
+
+/** Options of `MongoDBStore`: those of `SessionRepository`. */
+export type MongoDBStoreOptions = SessionRepositoryOptions;
+
+/** Called once: with nothing when connected and indexed, with the error otherwise. */
+export type ConnectCallback = (error?: Error) => void;
+
+/** An express-session store backed by a `SessionRepository`. */
+export interface MongoDBStore extends Store {
+  /** The promise-native repository every method delegates to. */
+  readonly repository: SessionRepository<SessionData>;
+  /** The resolved, frozen options. */
+  readonly options: ResolvedOptions;
+  /** The MongoDB client, once known. */
+  readonly client: MongoClient | undefined;
+  /** The database holding the sessions, once the client is known. */
+  readonly db: Db | undefined;
+  /** The session collection, once connected. */
+  readonly collection: Collection<SessionDocument<SessionData>> | undefined;
+
+  get(sid: string): Promise<SessionData | null>;
+  get(sid: string, callback: Callback<SessionData | null>): void;
+  set(sid: string, session: SessionData): Promise<void>;
+  set(sid: string, session: SessionData, callback: Callback<void>): void;
+  touch(sid: string, session: SessionData): Promise<void>;
+  touch(sid: string, session: SessionData, callback: Callback<void>): void;
+  destroy(sid: string | string[]): Promise<void>;
+  destroy(sid: string | string[], callback: Callback<void>): void;
+  clear(): Promise<void>;
+  clear(callback: Callback<void>): void;
+  length(): Promise<number>;
+  length(callback: Callback<number>): void;
+  all(): Promise<Array<SessionData & { id: string }>>;
+  all(callback: Callback<Array<SessionData & { id: string }>>): void;
+  ids(): Promise<string[]>;
+  ids(callback: Callback<string[]>): void;
+  /** Lets running operations finish, then closes the client if the store created it. */
+  close(): Promise<void>;
+  close(callback: Callback<void>): void;
+}
+
+export interface MongoDBStoreConstructor {
+  new (options?: MongoDBStoreOptions, callback?: ConnectCallback): MongoDBStore;
+  new (callback: ConnectCallback): MongoDBStore;
+  readonly prototype: MongoDBStore;
+}
+
+/** The instance interface, named apart so that the class below can be called `MongoDBStore` too. */
+type StoreInstance = MongoDBStore;
+
+const classes = new WeakMap<StoreBase, MongoDBStoreConstructor>();
+
+/** The store class built on a session module's `Store` class; one class per base. */
+export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
+  const existing = classes.get(Base);
+  if (existing !== undefined) return existing;
+
+  class MongoDBStore extends Base implements StoreInstance {
+    readonly repository: SessionRepository<SessionData>;
+
+    constructor(options?: MongoDBStoreOptions | ConnectCallback, callback?: ConnectCallback) {
+      super();
+      const onReady = typeof options === 'function' ? options : callback;
+      if (onReady !== undefined && typeof onReady !== 'function') {
+        throw new TypeError(
+          `Expected the constructor callback to be a function, got ${typeof onReady}`,
+        );
+      }
+      this.repository = new SessionRepository<SessionData>(
+        typeof options === 'function' ? {} : options,
+      );
+      this.repository.ready().then(
+        () => process.nextTick(() => this.#connected(onReady)),
+        (error: unknown) => process.nextTick(() => this.#failed(toError(error), onReady)),
+      );
+    }
+
+    get options(): ResolvedOptions {
+      return this.repository.options;
+    }
+
+    get client(): MongoClient | undefined {
+      return this.repository.client;
+    }
+
+    get db(): Db | undefined {
+      return this.repository.db;
+    }
+
+    get collection(): Collection<SessionDocument<SessionData>> | undefined {
+      return this.repository.collection;
+    }
+
+    get(sid: string): Promise<SessionData | null>;
+    get(sid: string, callback: Callback<SessionData | null>): void;
+    get(sid: string, callback?: Callback<SessionData | null>) {
+      return callbackify(this.repository.get(sid), callback);
+    }
+
+    set(sid: string, session: SessionData): Promise<void>;
+    set(sid: string, session: SessionData, callback: Callback<void>): void;
+    set(sid: string, session: SessionData, callback?: Callback<void>) {
+      return callbackify(this.repository.set(sid, session), callback);
+    }
+
+    override touch(sid: string, session: SessionData): Promise<void>;
+    override touch(sid: string, session: SessionData, callback: Callback<void>): void;
+    override touch(sid: string, session: SessionData, callback?: Callback<void>) {
+      return callbackify(this.repository.touch(sid, session), callback);
+    }
+
+    destroy(sid: string | string[]): Promise<void>;
+    destroy(sid: string | string[], callback: Callback<void>): void;
+    destroy(sid: string | string[], callback?: Callback<void>) {
+      return callbackify(this.repository.destroy(sid), callback);
+    }
+
+    override clear(): Promise<void>;
+    override clear(callback: Callback<void>): void;
+    override clear(callback?: Callback<void>) {
+      return callbackify(this.repository.clear(), callback);
+    }
+
+    override length(): Promise<number>;
+    override length(callback: Callback<number>): void;
+    override length(callback?: Callback<number>) {
+      return callbackify(this.repository.length(), callback);
+    }
+
+    override all(): Promise<Array<SessionData & { id: string }>>;
+    override all(callback: Callback<Array<SessionData & { id: string }>>): void;
+    override all(callback?: Callback<Array<SessionData & { id: string }>>) {
+      return callbackify(this.repository.all(), callback);
+    }
+
+    ids(): Promise<string[]>;
+    ids(callback: Callback<string[]>): void;
+    ids(callback?: Callback<string[]>) {
+      return callbackify(this.repository.ids(), callback);
+    }
+
+    close(): Promise<void>;
+    close(callback: Callback<void>): void;
+    close(callback?: Callback<void>) {
+      return callbackify(this.repository.close(), callback);
+    }
+
+    #connected(onReady: ConnectCallback | undefined): void {
+      this.emit('connected');
+      this.emit('connect');
+      onReady?.();
+    }
+
+    /**
+     * Version 5 threw when nobody listened; a store that cannot reach its database must not take
+     * the process down, so the failure becomes a process warning instead.
+     */
+    #failed(error: Error, onReady: ConnectCallback | undefined): void {
+      const listened = this.listenerCount('error') > 0;
+      if (listened) this.emit('error', error);
+      if (onReady !== undefined) onReady(error);
+      if (!listened && onReady === undefined) {
+        process.emitWarning(`connect-mongodb-session: ${error.message}`, {
+          code: 'SESSION_STORE_ERROR',
+        });
+      }
+    }
+  }
+
+  const defined = MongoDBStore as unknown as MongoDBStoreConstructor;
+  classes.set(Base, defined);
+  return defined;
+}
+
+/** The store class on the installed express-session (a clear error at construction without it). */
+export const MongoDBStore: MongoDBStoreConstructor = defineMongoDBStore(installedStoreBase());

@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Db, MongoClient } from 'mongodb';
+
+/** The server the run started (see scripts/run-specs.ts), or the one the user named. */
+export function testUri(): string {
+  const uri = process.env.MONGODB_URI;
+  if (uri === undefined || uri === '') {
+    throw new Error(
+      'MONGODB_URI is not set: run the specs with `npm test` or `npm run test:specs`.',
+    );
+  }
+  return uri;
+}
+
+/** A database name of this spec file's own, unique per run so that runs never see each other's data. */
+export function databaseNameFor(specUrl: string): string {
+  const name = basename(fileURLToPath(specUrl), '.spec.ts').replace(/[^a-zA-Z0-9]/g, '_');
+  return `cms_${name}_${randomBytes(3).toString('hex')}`.slice(0, 60);
+}
+
+export interface SpecDatabase {
+  readonly uri: string;
+  readonly client: MongoClient;
+  readonly db: Db;
+  readonly databaseName: string;
+  /** Drops the spec file's database and closes the client. */
+  dispose(): Promise<void>;
+}
+
+/** Connects a client for one spec file, on a database of that file's own. */
+export async function openSpecDatabase(specUrl: string): Promise<SpecDatabase> {
+  const uri = testUri();
+  const databaseName = databaseNameFor(specUrl);
+  const client = await new MongoClient(uri).connect();
+  const db = client.db(databaseName);
+  return {
+    uri,
+    client,
+    db,
+    databaseName,
+    dispose: async () => {
+      await db.dropDatabase();
+      await client.close();
+    },
+  };
+}
