@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ConnectionGate } from '../lib/connection-gate.js';
+import { ConnectionError, QueueFullError, StoreClosedError } from '../lib/errors.js';
+import { SessionRepository } from '../lib/session-repository.js';
+import { openSpecDatabase, type SpecDatabase } from './support/database.js';
+import { closedPort, startTcpProxy } from './support/tcp-proxy.js';
+
+/** A connect function the spec settles by hand, counting its calls. */
+function manualConnect<T>() {
+  const attempts: Array<{ resolve: (value: T) => void; reject: (error: unknown) => void }> = [];
+  const connect = () =>
+    new Promise<T>((resolve, reject) => {
+      attempts.push({ resolve, reject });
+    });
+  const attempt = (index: number) => {
+    const found = attempts[index];
+    assert.ok(found, `connect attempt ${index + 1} was made`);
+    return found;
+  };
+  return { connect, attempts, attempt };
+}
+
+describe('the gate on its own', () => {
+  test('operations issued before connecting wait, then run once connected, with one connect', async () => {
+    const { connect, attempts, attempt } = manualConnect<string>();
+    const gate = new ConnectionGate(connect, 100);
+    const results = Promise.all([1, 2, 3].map((n) => gate.run(async (value) => `${value}:${n}`)));
+    assert.equal(attempts.length, 1);
+    attempt(0).resolve('db');
+    assert.deepEqual(await results, ['db:1', 'db:2', 'db:3']);
+    assert.equal(await gate.run(async (value) => value), 'db');
+    assert.equal(attempts.length, 1);
+  });
+
+  test('a failed connection rejects every waiting operation with a ConnectionError carrying the cause', async () => {
+    const { connect, attempt } = manualConnect<string>();
+    const gate = new ConnectionGate(connect, 100);
+    const waiting = [1, 2, 3].map(() => gate.run(async (value) => value));
+    const cause = new Error('refused');
+    attempt(0).reject(cause);
+    for (const operation of waiting) {
+      await assert.rejects(operation, (error: unknown) => {
+        assert.ok(error instanceof ConnectionError);
+        assert.equal(error.code, 'CONNECTION_FAILED');
+        assert.equal(error.cause, cause);
+        return true;
+      });
+    }
+  });
+
+  test('the next operation after a failure connects again', async () => {
+    const { connect, attempts, attempt } = manualConnect<string>();
+    const gate = new ConnectionGate(connect, 100);
+    const first = gate.run(async (value) => value);
+    attempt(0).reject(new Error('down'));
+    await assert.rejects(first, ConnectionError);
+    const second = gate.run(async (value) => value);
+    assert.equal(attempts.length, 2);
+    attempt(1).resolve('back');
+    assert.equal(await second, 'back');
+  });
+
+  test('past the pending bound, new operations reject at once and the waiting ones still run', async () => {
+    const { connect, attempt } = manualConnect<string>();
+    const gate = new ConnectionGate(connect, 2);
+    const waiting = [gate.run(async () => 'a'), gate.run(async () => 'b')];
+    await assert.rejects(
+      gate.run(async () => 'c'),
+      QueueFullError,
+    );
+    attempt(0).resolve('db');
+    assert.deepEqual(await Promise.all(waiting), ['a', 'b']);
+  });
+
+  test('close waits for a running operation and refuses new ones', async () => {
+    const { connect, attempt } = manualConnect<string>();
+    const gate = new ConnectionGate(connect, 10);
+    gate.open();
+    attempt(0).resolve('db');
+    await gate.run(async () => undefined);
+    let finish: () => void = () => undefined;
+    let finished = false;
+    const running = gate.run(
+      () =>
+        new Promise<void>((resolve) => {
+          finish = () => {
+            finished = true;
+            resolve();
+          };
+        }),
+    );
+    const closing = gate.close();
+    await assert.rejects(
+      gate.run(async () => undefined),
+      StoreClosedError,
+    );
+    finish();
+    await closing;
+    assert.equal(finished, true);
+    await running;
+  });
+});
+
+describe('the gate in front of a real server', () => {
+  let database: SpecDatabase;
+
+  before(async () => {
+    database = await openSpecDatabase(import.meta.url);
+  });
+
+  after(async () => {
+    await database.dispose();
+  });
+
+  function repositoryOn(port: number, maxPendingOperations = 100) {
+    return new SessionRepository({
+      uri: `mongodb://127.0.0.1:${port}/`,
+      databaseName: database.databaseName,
+      connectionOptions: { serverSelectionTimeoutMS: 300, connectTimeoutMS: 300 },
+      maxPendingOperations,
+    });
+  }
+
+  test('operations issued before the client connects complete', async () => {
+    const repository = new SessionRepository({
+      uri: database.uri,
+      databaseName: database.databaseName,
+    });
+    try {
+      const expires = new Date(Date.now() + 60_000);
+      await Promise.all([
+        repository.set('early-1', { cookie: { expires } }),
+        repository.set('early-2', { cookie: { expires } }),
+      ]);
+      assert.equal(await repository.length(), 2);
+    } finally {
+      await repository.close();
+    }
+  });
+
+  test('an unreachable server rejects every queued operation promptly with a ConnectionError', async () => {
+    const repository = repositoryOn(await closedPort());
+    try {
+      const started = Date.now();
+      const results = await Promise.allSettled([
+        repository.get('a'),
+        repository.set('b', {}),
+        repository.length(),
+        repository.ready(),
+      ]);
+      for (const result of results) {
+        assert.equal(result.status, 'rejected');
+        assert.ok(result.reason instanceof ConnectionError);
+      }
+      assert.ok(
+        Date.now() - started < 10_000,
+        'rejected within the server selection timeout, not hanging',
+      );
+    } finally {
+      await repository.close();
+    }
+  });
+
+  test('the repository recovers when the server becomes reachable, without a restart', async () => {
+    const port = await closedPort();
+    const repository = repositoryOn(port);
+    const proxy = { current: undefined as Awaited<ReturnType<typeof startTcpProxy>> | undefined };
+    try {
+      await assert.rejects(repository.get('a'), ConnectionError);
+      proxy.current = await startTcpProxy(database.uri, port);
+      await repository.set('a', { cookie: { expires: new Date(Date.now() + 60_000) } });
+      assert.notEqual(await repository.get('a'), null);
+    } finally {
+      await repository.close();
+      await proxy.current?.close();
+    }
+  });
+
+  test('operations past maxPendingOperations reject at once with QueueFullError', async () => {
+    const repository = repositoryOn(await closedPort(), 2);
+    try {
+      const waiting = [repository.get('a'), repository.get('b')];
+      await assert.rejects(repository.get('c'), QueueFullError);
+      for (const operation of waiting) await assert.rejects(operation, ConnectionError);
+    } finally {
+      await repository.close();
+    }
+  });
+});

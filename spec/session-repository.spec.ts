@@ -1,0 +1,421 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Document } from 'mongodb';
+import { InvalidSessionIdError, OperationError, StoreClosedError } from '../lib/errors.js';
+import { type SessionLike, SessionRepository } from '../lib/session-repository.js';
+import { openSpecDatabase, type SpecDatabase } from './support/database.js';
+
+interface Visit extends SessionLike {
+  cookie?: { expires?: Date | string | null; originalMaxAge?: number | null; path?: string };
+  views?: number;
+  user?: string;
+}
+
+const HOUR = 60 * 60 * 1000;
+const inAnHour = () => new Date(Date.now() + HOUR);
+const anHourAgo = () => new Date(Date.now() - HOUR);
+
+let database: SpecDatabase;
+let collectionCount = 0;
+
+before(async () => {
+  database = await openSpecDatabase(import.meta.url);
+});
+
+after(async () => {
+  await database.dispose();
+});
+
+async function storedExpiry(
+  raw: { findOne(filter: Document): Promise<Document | null> },
+  id: string,
+) {
+  const document = await raw.findOne({ _id: id });
+  assert.ok(document?.expires instanceof Date, 'the document has a Date expiry');
+  return document.expires.getTime();
+}
+
+/** A repository on a collection of its own, over the spec's client (closed by `after`). */
+function freshRepository(
+  options: { idField?: string; expiresKey?: string; expires?: number } = {},
+) {
+  collectionCount += 1;
+  const collection = `sessions_${collectionCount}`;
+  const repository = new SessionRepository<Visit>({
+    client: database.client,
+    databaseName: database.databaseName,
+    collection,
+    ...options,
+  });
+  return { repository, raw: database.db.collection<Document>(collection) };
+}
+
+describe('get and set', () => {
+  test('get yields null for an id that was never set', async () => {
+    const { repository } = freshRepository();
+    assert.equal(await repository.get('never-set'), null);
+  });
+
+  test('a set session comes back from get with its data and cookie', async () => {
+    const { repository } = freshRepository();
+    const expires = inAnHour();
+    await repository.set('s1', { cookie: { expires, originalMaxAge: HOUR, path: '/' }, views: 3 });
+    assert.deepEqual(await repository.get('s1'), {
+      cookie: { expires, originalMaxAge: HOUR, path: '/' },
+      views: 3,
+    });
+  });
+
+  test('set replaces the whole session, not only the fields it names', async () => {
+    const { repository } = freshRepository();
+    await repository.set('s1', { cookie: { expires: inAnHour() }, views: 1, user: 'ann' });
+    await repository.set('s1', { cookie: { expires: inAnHour() }, views: 2 });
+    const session = await repository.get('s1');
+    assert.equal(session?.views, 2);
+    assert.equal(session?.user, undefined);
+  });
+
+  test('the stored expiry is the cookie expiry', async () => {
+    const { repository, raw } = freshRepository();
+    const expires = inAnHour();
+    await repository.set('s1', { cookie: { expires: expires.toISOString() } });
+    assert.equal(await storedExpiry(raw, 's1'), expires.getTime());
+  });
+
+  test('a cookie without expiry lives for the `expires` option', async () => {
+    const { repository, raw } = freshRepository({ expires: 5 * 60 * 1000 });
+    const before = Date.now();
+    await repository.set('s1', { cookie: { expires: null }, views: 1 });
+    const stored = await storedExpiry(raw, 's1');
+    assert.ok(stored >= before + 5 * 60 * 1000);
+    assert.ok(stored <= Date.now() + 5 * 60 * 1000);
+  });
+
+  test('a cookie expiry Date instance is stored in its JSON form', async () => {
+    const { repository } = freshRepository();
+    const expires = inAnHour();
+    // express-session's Cookie keeps `_expires` and exposes `expires` through toJSON.
+    const cookie = {
+      _expires: expires,
+      originalMaxAge: HOUR,
+      expires,
+      toJSON: () => ({ expires, originalMaxAge: HOUR }),
+    };
+    await repository.set('s1', { cookie, views: 1 } as Visit);
+    assert.deepEqual(await repository.get('s1'), {
+      cookie: { expires, originalMaxAge: HOUR },
+      views: 1,
+    });
+  });
+
+  test('setting a session whose cookie has already expired deletes it instead of writing it', async () => {
+    const { repository, raw } = freshRepository();
+    await repository.set('s1', { cookie: { expires: inAnHour() }, views: 1 });
+    await repository.set('s1', { cookie: { expires: anHourAgo() }, views: 2 });
+    assert.equal(await raw.countDocuments({}), 0);
+    assert.equal(await repository.get('s1'), null);
+  });
+
+  test('get yields null once cookie.expires has passed, before any TTL sweep', async () => {
+    const { repository, raw } = freshRepository();
+    await raw.insertOne({ _id: 'old' as never, session: { views: 1 }, expires: anHourAgo() });
+    assert.equal(await repository.get('old'), null);
+    assert.equal(
+      await raw.countDocuments({}),
+      1,
+      'the document is still there; only reads hide it',
+    );
+  });
+
+  test('concurrent sets of one id all succeed and leave one document', async () => {
+    const { repository, raw } = freshRepository();
+    const writes = Array.from({ length: 25 }, (_, views) =>
+      repository.set('contended', { cookie: { expires: inAnHour() }, views }),
+    );
+    await Promise.all(writes);
+    assert.equal(await raw.countDocuments({}), 1);
+  });
+
+  test('concurrent sets of one id under a custom idField leave one document', async () => {
+    const { repository, raw } = freshRepository({ idField: 'sid' });
+    await repository.ready();
+    const writes = Array.from({ length: 25 }, (_, views) =>
+      repository.set('contended', { cookie: { expires: inAnHour() }, views }),
+    );
+    await Promise.all(writes);
+    assert.equal(await raw.countDocuments({ sid: 'contended' }), 1);
+  });
+});
+
+describe('touch', () => {
+  test('touch moves the expiry and the stored cookie forward and keeps the data', async () => {
+    const { repository, raw } = freshRepository();
+    await repository.set('s1', { cookie: { expires: inAnHour(), originalMaxAge: HOUR }, views: 7 });
+    const later = new Date(Date.now() + 3 * HOUR);
+    await repository.touch('s1', {
+      cookie: { expires: later, originalMaxAge: 3 * HOUR },
+      views: 999,
+    });
+    assert.equal(await storedExpiry(raw, 's1'), later.getTime());
+    assert.deepEqual(await repository.get('s1'), {
+      cookie: { expires: later, originalMaxAge: 3 * HOUR },
+      views: 7,
+    });
+  });
+
+  test('touching a session that does not exist resolves and creates nothing', async () => {
+    const { repository, raw } = freshRepository();
+    await repository.touch('missing', { cookie: { expires: inAnHour() }, views: 1 });
+    assert.equal(await raw.countDocuments({}), 0);
+  });
+
+  test('touching an expired session does not bring it back', async () => {
+    const { repository, raw } = freshRepository();
+    await raw.insertOne({ _id: 'old' as never, session: { views: 1 }, expires: anHourAgo() });
+    await repository.touch('old', { cookie: { expires: inAnHour() } });
+    assert.equal(await repository.get('old'), null);
+  });
+});
+
+describe('destroy, clear and deleteExpired', () => {
+  test('destroy removes one session and leaves the others', async () => {
+    const { repository } = freshRepository();
+    await repository.set('a', { cookie: { expires: inAnHour() } });
+    await repository.set('b', { cookie: { expires: inAnHour() } });
+    await repository.destroy('a');
+    assert.equal(await repository.get('a'), null);
+    assert.notEqual(await repository.get('b'), null);
+  });
+
+  test('destroy takes a list of ids', async () => {
+    const { repository } = freshRepository();
+    for (const id of ['a', 'b', 'c']) await repository.set(id, { cookie: { expires: inAnHour() } });
+    await repository.destroy(['a', 'c']);
+    assert.deepEqual(await repository.ids(), ['b']);
+  });
+
+  test('destroying an id that does not exist is not an error', async () => {
+    const { repository } = freshRepository();
+    await repository.destroy('missing');
+  });
+
+  test('clear removes every session', async () => {
+    const { repository } = freshRepository();
+    for (const id of ['a', 'b']) await repository.set(id, { cookie: { expires: inAnHour() } });
+    await repository.clear();
+    assert.equal(await repository.length(), 0);
+  });
+
+  test('deleteExpired removes expired sessions only and says how many', async () => {
+    const { repository, raw } = freshRepository();
+    await repository.set('live', { cookie: { expires: inAnHour() } });
+    await raw.insertMany([
+      { _id: 'old1' as never, session: {}, expires: anHourAgo() },
+      { _id: 'old2' as never, session: {}, expires: anHourAgo() },
+    ]);
+    assert.equal(await repository.deleteExpired(), 2);
+    assert.deepEqual(
+      (await raw.find({}).toArray()).map((document) => document._id),
+      ['live'],
+    );
+  });
+});
+
+describe('length, ids, all and the iterator', () => {
+  async function withOneExpired() {
+    const fresh = freshRepository();
+    await fresh.repository.set('a', { cookie: { expires: inAnHour() }, views: 1 });
+    await fresh.repository.set('b', { cookie: { expires: inAnHour() }, views: 2 });
+    await fresh.raw.insertOne({ _id: 'old' as never, session: { views: 3 }, expires: anHourAgo() });
+    return fresh;
+  }
+
+  test('length counts unexpired sessions only', async () => {
+    const { repository } = await withOneExpired();
+    assert.equal(await repository.length(), 2);
+  });
+
+  test('ids lists unexpired sessions only', async () => {
+    const { repository } = await withOneExpired();
+    assert.deepEqual((await repository.ids()).sort(), ['a', 'b']);
+  });
+
+  test('all yields unexpired sessions, each carrying its id', async () => {
+    const { repository } = await withOneExpired();
+    const sessions = (await repository.all()).sort((x, y) => x.id.localeCompare(y.id));
+    assert.deepEqual(
+      sessions.map(({ id, views }) => ({ id, views })),
+      [
+        { id: 'a', views: 1 },
+        { id: 'b', views: 2 },
+      ],
+    );
+  });
+
+  test('ids and all work with a custom idField', async () => {
+    const { repository } = freshRepository({ idField: 'sid' });
+    await repository.set('x', { cookie: { expires: inAnHour() }, views: 1 });
+    assert.deepEqual(await repository.ids(), ['x']);
+    assert.equal((await repository.all())[0]?.id, 'x');
+  });
+
+  test('the async iterator streams a few thousand sessions from a cursor', async () => {
+    const { repository, raw } = freshRepository();
+    const expires = inAnHour();
+    const total = 3_000;
+    for (let start = 0; start < total; start += 1_000) {
+      await raw.insertMany(
+        Array.from({ length: 1_000 }, (_, i) => ({
+          _id: `s${start + i}` as never,
+          session: { views: start + i },
+          expires,
+        })),
+      );
+    }
+    await raw.insertOne({ _id: 'old' as never, session: {}, expires: anHourAgo() });
+    let count = 0;
+    let viewSum = 0;
+    for await (const { id, session, expires: storedExpiry } of repository) {
+      assert.ok(id.startsWith('s'));
+      assert.equal(storedExpiry.getTime(), expires.getTime());
+      viewSum += session.views ?? 0;
+      count += 1;
+    }
+    assert.equal(count, total);
+    assert.equal(viewSum, (total * (total - 1)) / 2);
+  });
+
+  test('leaving the iterator early closes its cursor and keeps the repository usable', async () => {
+    const { repository } = freshRepository();
+    for (const id of ['a', 'b', 'c']) await repository.set(id, { cookie: { expires: inAnHour() } });
+    for await (const entry of repository.sessions()) {
+      assert.ok(entry.id);
+      break;
+    }
+    assert.equal(await repository.length(), 3);
+  });
+});
+
+describe('bad input', () => {
+  const badIds: Array<[string, unknown]> = [
+    ['a query object', { $ne: null }],
+    ['a number', 42],
+    ['null', null],
+    ['undefined', undefined],
+    ['an empty string', ''],
+    ['an array', ['a']],
+  ];
+
+  for (const [label, badId] of badIds) {
+    test(`get rejects ${label} as a session id with a TypeError and runs no query`, async () => {
+      const { repository } = freshRepository();
+      await repository.ready();
+      const commands: string[] = [];
+      const listener = (event: { commandName: string }) => commands.push(event.commandName);
+      database.client.on('commandStarted', listener);
+      try {
+        await assert.rejects(repository.get(badId as string), (error: unknown) => {
+          assert.ok(error instanceof TypeError);
+          assert.ok(error instanceof InvalidSessionIdError);
+          assert.equal(error.code, 'INVALID_SESSION_ID');
+          return true;
+        });
+      } finally {
+        database.client.off('commandStarted', listener);
+      }
+      assert.deepEqual(commands, []);
+    });
+  }
+
+  test('set, touch and destroy reject a non-string id before any write', async () => {
+    const { repository, raw } = freshRepository();
+    const session = { cookie: { expires: inAnHour() } };
+    await assert.rejects(repository.set({ $gt: '' } as unknown as string, session), TypeError);
+    await assert.rejects(repository.touch(7 as unknown as string, session), TypeError);
+    await assert.rejects(repository.destroy(['ok', 7] as unknown as string[]), TypeError);
+    assert.equal(await raw.countDocuments({}), 0);
+  });
+
+  test('set rejects a session that is not an object', async () => {
+    const { repository } = freshRepository();
+    await assert.rejects(
+      repository.set('s1', 'text' as unknown as Visit),
+      /Expected a session to be an object/,
+    );
+  });
+
+  test('set rejects an unreadable cookie expiry', async () => {
+    const { repository } = freshRepository();
+    await assert.rejects(repository.set('s1', { cookie: { expires: 'not a date' } }), TypeError);
+  });
+
+  test('a rejected write names no session content or id, and the repository stays usable', async () => {
+    const { repository } = freshRepository();
+    const secretId = 'secret-session-id-0123456789';
+    // Larger than any server accepts (16 MiB), so every backend refuses it.
+    const tooLarge = {
+      cookie: { expires: inAnHour() },
+      user: `secret-${'x'.repeat(17 * 1024 * 1024)}`,
+    };
+    await assert.rejects(repository.set(secretId, tooLarge), (error: unknown) => {
+      assert.ok(error instanceof OperationError);
+      assert.equal(error.code, 'OPERATION_FAILED');
+      assert.equal(error.operation, 'set');
+      assert.ok(error.cause instanceof Error);
+      assert.doesNotMatch(error.message, /secret/);
+      return true;
+    });
+    await repository.set('next', { cookie: { expires: inAnHour() }, views: 1 });
+    assert.equal((await repository.get('next'))?.views, 1);
+  });
+});
+
+describe('indexes and lifecycle', () => {
+  test('a custom idField gets a unique index', async () => {
+    const { repository, raw } = freshRepository({ idField: 'sid' });
+    await repository.ready();
+    const indexes = await raw.listIndexes().toArray();
+    const unique = indexes.find(
+      (index) => JSON.stringify(index.key) === JSON.stringify({ sid: 1 }),
+    );
+    assert.equal(unique?.unique, true);
+  });
+
+  test('the TTL index exists where the server supports TTL indexes', async () => {
+    const { repository, raw } = freshRepository({ expiresKey: 'expiresAt' });
+    await repository.ready();
+    if (repository.ttlIndex === 'unsupported') return; // FerretDB 1.x: reads filter on expiry instead
+    assert.equal(repository.ttlIndex, 'ensured');
+    const ttl = (await raw.listIndexes().toArray()).find((index) => index.key?.expiresAt === 1);
+    assert.equal(ttl?.expireAfterSeconds, 0);
+  });
+
+  test('operations after close reject with StoreClosedError', async () => {
+    const { repository } = freshRepository();
+    await repository.close();
+    await assert.rejects(repository.get('s1'), StoreClosedError);
+  });
+
+  test('close twice is safe and leaves a client it did not create open', async () => {
+    const { repository } = freshRepository();
+    await repository.set('s1', { cookie: { expires: inAnHour() } });
+    await Promise.all([repository.close(), repository.close()]);
+    await repository.close();
+    const reply = await database.client.db('admin').command({ ping: 1 });
+    assert.equal(reply.ok, 1);
+  });
+
+  test('close lets operations already issued finish before it closes the client it created', async () => {
+    const repository = new SessionRepository<Visit>({
+      uri: database.uri,
+      databaseName: database.databaseName,
+      collection: 'close_waits',
+    });
+    const writes = Array.from({ length: 10 }, (_, i) =>
+      repository.set(`s${i}`, { cookie: { expires: inAnHour() } }),
+    );
+    await repository.close();
+    await Promise.all(writes);
+    assert.equal(await database.db.collection('close_waits').countDocuments({}), 10);
+  });
+});
