@@ -51,6 +51,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   readonly #gate: ConnectionGate<Collection<SessionDocument<T>>>;
   readonly #ownsClient: boolean;
   #client: MongoClient | undefined;
+  #db: Db | undefined;
   #indexError: IndexError | undefined;
   #ttlIndex: 'pending' | 'ensured' | 'unsupported' | 'failed' = 'pending';
   #closing: Promise<void> | undefined;
@@ -71,7 +72,10 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 
   /** The database holding the collection, once the client is known. */
   get db(): Db | undefined {
-    return this.#client?.db(this.options.databaseName);
+    if (this.#db === undefined && this.#client !== undefined) {
+      this.#db = this.#client.db(this.options.databaseName);
+    }
+    return this.#db;
   }
 
   /** The session collection, once connected. */
@@ -224,7 +228,8 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     const client = await this.#connectedClient();
     const { databaseName, collection: name, writeConcern } = this.options;
     // Sessions must read their own writes, so reads go to the primary whatever the client prefers.
-    const collection = client.db(databaseName).collection<SessionDocument<T>>(name, {
+    const db = this.db ?? client.db(databaseName);
+    const collection = db.collection<SessionDocument<T>>(name, {
       readPreference: ReadPreference.primary,
       ...(writeConcern === undefined ? {} : { writeConcern }),
     });

@@ -390,6 +390,20 @@ describe('indexes and lifecycle', () => {
     assert.equal(ttl?.expireAfterSeconds, 0);
   });
 
+  test('a clientPromise is awaited, used, and left open by close', async () => {
+    const repository = new SessionRepository<Visit>({
+      clientPromise: Promise.resolve(database.client),
+      databaseName: database.databaseName,
+      collection: 'from_promise',
+    });
+    assert.equal(repository.client, undefined);
+    await repository.set('s1', { cookie: { expires: inAnHour() }, views: 2 });
+    assert.equal(repository.client, database.client);
+    assert.equal(repository.db?.databaseName, database.databaseName);
+    await repository.close();
+    assert.equal(await database.db.collection('from_promise').countDocuments({}), 1);
+  });
+
   test('operations after close reject with StoreClosedError', async () => {
     const { repository } = freshRepository();
     await repository.close();
