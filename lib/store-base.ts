@@ -12,13 +12,11 @@ export type SessionModule =
 
 /** The `Store` class of a session module, checked. */
 export function storeBaseOf(sessionModule: SessionModule): StoreBase {
-  const candidate =
-    (sessionModule !== null && typeof sessionModule === 'object') ||
-    typeof sessionModule === 'function'
-      ? 'Store' in sessionModule
-        ? sessionModule.Store
-        : (sessionModule as { session?: { Store?: unknown } }).session?.Store
-      : undefined;
+  const holder = sessionModule as
+    | { Store?: unknown; session?: { Store?: unknown } }
+    | null
+    | undefined;
+  const candidate = holder?.Store ?? holder?.session?.Store;
   if (typeof candidate !== 'function') {
     throw new TypeError(
       'Expected the session module (express-session, or Connect 2 / Express 3), with a `Store` or `session.Store` class',
