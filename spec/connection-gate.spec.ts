@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ConnectionGate } from '../lib/connection-gate.js';
 import { ConnectionError, QueueFullError, StoreClosedError } from '../lib/errors.js';
 import { SessionRepository } from '../lib/session-repository.js';
-import { openSpecDatabase, type SpecDatabase } from './support/database.js';
+import { useSpecDatabase } from './support/database.js';
 import { closedPort, startTcpProxy } from './support/tcp-proxy.js';
 
 /** A connect function the spec settles by hand, counting its calls. */
@@ -103,15 +103,7 @@ describe('the gate on its own', () => {
 });
 
 describe('the gate in front of a real server', () => {
-  let database: SpecDatabase;
-
-  before(async () => {
-    database = await openSpecDatabase(import.meta.url);
-  });
-
-  after(async () => {
-    await database.dispose();
-  });
+  const database = useSpecDatabase(import.meta.url);
 
   function repositoryOn(port: number, maxPendingOperations = 100) {
     return new SessionRepository({

@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { openSpecDatabase, type SpecDatabase } from './support/database.js';
+import { test } from 'node:test';
+import { useSpecDatabase } from './support/database.js';
 
 interface Row {
   _id: string;
   value: number;
 }
 
-let database: SpecDatabase;
-
-before(async () => {
-  database = await openSpecDatabase(import.meta.url);
-});
-
-after(async () => {
-  await database.dispose();
-});
+const database = useSpecDatabase(import.meta.url);
 
 test('the test server answers ping', async () => {
   const reply = await database.client.db('admin').command({ ping: 1 });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, type TestContext, test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import express from 'express';
 import session from 'express-session';
 import type { Document } from 'mongodb';
 import { MongoDBStore } from '../lib/index.js';
-import { openSpecDatabase, type SpecDatabase } from './support/database.js';
+import { useSpecDatabase } from './support/database.js';
 import { HttpClient, listen, sessionIdOf } from './support/http.js';
 
 declare module 'express-session' {
@@ -18,15 +18,7 @@ declare module 'express-session' {
 const COOKIE = 'connect.sid';
 const HOUR_MS = 60 * 60 * 1000;
 
-let database: SpecDatabase;
-
-before(async () => {
-  database = await openSpecDatabase(import.meta.url);
-});
-
-after(async () => {
-  await database.dispose();
-});
+const database = useSpecDatabase(import.meta.url);
 
 interface SessionReply {
   readonly id: string;

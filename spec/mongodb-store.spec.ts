@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { after, before, type TestContext, test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
 import type { SessionData } from 'express-session';
 import { MongoClient } from 'mongodb';
@@ -13,7 +12,8 @@ import {
   type MongoDBStoreOptions,
   StoreClosedError,
 } from '../lib/index.js';
-import { openSpecDatabase, type SpecDatabase } from './support/database.js';
+import { useSpecDatabase } from './support/database.js';
+import { closedPort } from './support/tcp-proxy.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -23,15 +23,7 @@ declare module 'express-session' {
 
 const HOUR_MS = 60 * 60 * 1000;
 
-let database: SpecDatabase;
-
-before(async () => {
-  database = await openSpecDatabase(import.meta.url);
-});
-
-after(async () => {
-  await database.dispose();
-});
+const database = useSpecDatabase(import.meta.url);
 
 let storeCount = 0;
 
@@ -64,18 +56,6 @@ async function openUnreachableStore(
     callback === undefined ? new MongoDBStore(options) : new MongoDBStore(options, callback);
   t.after(() => store.close());
   return store;
-}
-
-/** A loopback port that nothing listens on (it was free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  server.close();
-  await once(server, 'close');
-  return address.port;
 }
 
 function sessionWith(views: number): SessionData {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Document } from 'mongodb';
 import { InvalidSessionIdError, OperationError, StoreClosedError } from '../lib/errors.js';
 import { type SessionLike, SessionRepository } from '../lib/session-repository.js';
-import { openSpecDatabase, type SpecDatabase } from './support/database.js';
+import { useSpecDatabase } from './support/database.js';
 
 interface Visit extends SessionLike {
   cookie?: { expires?: Date | string | null; originalMaxAge?: number | null; path?: string };
@@ -15,16 +15,8 @@ const HOUR = 60 * 60 * 1000;
 const inAnHour = () => new Date(Date.now() + HOUR);
 const anHourAgo = () => new Date(Date.now() - HOUR);
 
-let database: SpecDatabase;
+const database = useSpecDatabase(import.meta.url);
 let collectionCount = 0;
-
-before(async () => {
-  database = await openSpecDatabase(import.meta.url);
-});
-
-after(async () => {
-  await database.dispose();
-});
 
 async function storedExpiry(
   raw: { findOne(filter: Document): Promise<Document | null> },

@@ -9,14 +9,14 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
-import { after, before, type TestContext, test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { compileFunction } from 'node:vm';
 import type { SessionData } from 'express-session';
 import type { Document } from 'mongodb';
 import type { MongoDBStore, MongoDBStoreOptions } from '../lib/index.js';
-import { openSpecDatabase, type SpecDatabase } from './support/database.js';
+import { useSpecDatabase } from './support/database.js';
 import { HttpClient, sessionIdOf } from './support/http.js';
+import { closedPort } from './support/tcp-proxy.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -29,33 +29,13 @@ type Package = typeof import('../lib/index.cjs');
 const require = createRequire(import.meta.url);
 const HOUR_MS = 60 * 60 * 1000;
 
-let database: SpecDatabase;
-
-before(async () => {
-  database = await openSpecDatabase(import.meta.url);
-});
-
-after(async () => {
-  await database.dispose();
-});
+const database = useSpecDatabase(import.meta.url);
 
 /** The connection string of the test server with the spec file's database as its path. */
 function uriWithDatabase(): string {
   const [hosts = '', query] = database.uri.split('?');
   const base = hosts.replace(/^(mongodb(?:\+srv)?:\/\/[^/]+).*$/, '$1');
   return `${base}/${database.databaseName}${query === undefined ? '' : `?${query}`}`;
-}
-
-/** A loopback port that nothing listens on (it was free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  server.close();
-  await once(server, 'close');
-  return address.port;
 }
 
 interface Example {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Db, MongoClient } from 'mongodb';
 
@@ -44,5 +45,39 @@ export async function openSpecDatabase(specUrl: string): Promise<SpecDatabase> {
       await db.dropDatabase();
       await client.close();
     },
+  };
+}
+
+/**
+ * Opens the spec file's database in a `before` hook and disposes of it in an `after` hook of the
+ * suite it is called in; the returned object reads through to it once open.
+ */
+export function useSpecDatabase(specUrl: string): SpecDatabase {
+  let opened: SpecDatabase | undefined;
+  before(async () => {
+    opened = await openSpecDatabase(specUrl);
+  });
+  after(async () => {
+    await opened?.dispose();
+  });
+  const current = (): SpecDatabase => {
+    if (opened === undefined)
+      throw new Error('The spec database opens in a before() hook; use it inside tests');
+    return opened;
+  };
+  return {
+    get uri() {
+      return current().uri;
+    },
+    get client() {
+      return current().client;
+    },
+    get db() {
+      return current().db;
+    },
+    get databaseName() {
+      return current().databaseName;
+    },
+    dispose: () => current().dispose(),
   };
 }
