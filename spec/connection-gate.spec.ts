@@ -1,10 +1,28 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConnectionGate } from '../lib/connection-gate.js';
-import { ConnectionError, QueueFullError, StoreClosedError } from '../lib/errors.js';
-import { SessionRepository } from '../lib/session-repository.js';
+import {
+  ConnectionError,
+  OperationError,
+  QueueFullError,
+  StoreClosedError,
+} from '../lib/errors.js';
+import { type SessionLike, SessionRepository } from '../lib/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 import { closedPort, startTcpProxy } from './support/tcp-proxy.js';
+
+/** Retries `attempt` until it resolves, for at most 10 s (the driver reconnects in the background). */
+async function eventually<T>(attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
 
 /** A connect function the spec settles by hand, counting its calls. */
 function manualConnect<T>() {
@@ -106,7 +124,7 @@ describe('the gate in front of a real server', () => {
   const database = useSpecDatabase(import.meta.url);
 
   function repositoryOn(port: number, maxPendingOperations = 100) {
-    return new SessionRepository({
+    return new SessionRepository<SessionLike & { views?: number }>({
       uri: `mongodb://127.0.0.1:${port}/`,
       databaseName: database.databaseName,
       connectionOptions: { serverSelectionTimeoutMS: 300, connectTimeoutMS: 300 },
@@ -166,6 +184,43 @@ describe('the gate in front of a real server', () => {
     } finally {
       await repository.close();
       await proxy.current?.close();
+    }
+  });
+
+  test('a dropped connection fails operations with a typed error, and the store serves again once the server is back', async () => {
+    const port = await closedPort();
+    let proxy = await startTcpProxy(database.uri, port);
+    const repository = repositoryOn(port);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await repository.set('kept', {
+        cookie: { expires: new Date(Date.now() + 60_000) },
+        views: 1,
+      });
+      await proxy.close();
+      const during = await Promise.allSettled([
+        repository.get('kept'),
+        repository.set('new', {}),
+        repository.length(),
+      ]);
+      for (const result of during) {
+        assert.equal(result.status, 'rejected');
+        assert.ok(
+          result.reason instanceof OperationError,
+          'a driver failure arrives as OperationError',
+        );
+      }
+      proxy = await startTcpProxy(database.uri, port);
+      const back = await eventually(() => repository.get('kept'));
+      assert.equal(back?.views, 1);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await repository.close();
+      await proxy.close();
     }
   });
 
