@@ -3,16 +3,11 @@
  * both resolved through the package's self-reference. Run `npm run build` first (`npm test` does).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const PACKAGE = 'connect-mongodb-session';
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+import { pathToFileURL } from 'node:url';
+import { PACKAGE, ROOT, runInSandbox, runNode } from './support/sandbox.js';
 
 const CLASS_NAMES = [
   'MongoDBStore',
@@ -31,25 +26,6 @@ before(() => {
     throw new Error('dist/ is missing: run `npm run build` before this spec (`npm test` does).');
   }
 });
-
-/**
- * Runs an ES module script in a plain `node` (this process runs under tsx, whose require hook
- * would compile dist/index.js into a second CommonJS copy instead of Node's own `require(esm)`)
- * and returns the JSON it prints.
- */
-function runNode<T>(script: string, cwd: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--input-type=module', '-e', script],
-      { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd }, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        if (error) reject(new Error(`node failed: ${error.message}\n${stderr}`));
-        else resolve(JSON.parse(stdout) as T);
-      },
-    );
-  });
-}
 
 interface EntryPoints {
   readonly requireResolved: string;
@@ -201,22 +177,11 @@ function withoutExpressSession(): Promise<WithoutExpressSession> {
   return withoutExpressSessionRun;
 }
 
-async function runWithoutExpressSession(): Promise<WithoutExpressSession> {
-  const dir = await mkdtemp(join(tmpdir(), 'cms-no-express-session-'));
-  try {
-    const modules = join(dir, 'node_modules');
-    const installed = join(modules, PACKAGE);
-    await mkdir(installed, { recursive: true });
-    // A copy, not a link: Node resolves a linked package from its real path, next to express-session.
-    await cp(join(ROOT, 'package.json'), join(installed, 'package.json'));
-    await cp(join(ROOT, 'dist'), join(installed, 'dist'), { recursive: true });
-    for (const dependency of ['mongodb', 'p-queue']) {
-      await symlink(join(ROOT, 'node_modules', dependency), join(modules, dependency), 'dir');
-    }
-    return await runNode<WithoutExpressSession>(WITHOUT_EXPRESS_SESSION_SCRIPT, dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+function runWithoutExpressSession(): Promise<WithoutExpressSession> {
+  return runInSandbox<WithoutExpressSession>(WITHOUT_EXPRESS_SESSION_SCRIPT, {
+    mongodb: 'mongodb',
+    'p-queue': 'p-queue',
+  });
 }
 
 test('without express-session both entry points still load', async () => {
