@@ -9,9 +9,10 @@ export type Callback<T> = (error: Error | null, value?: T) => void;
  */
 export function callbackify<T>(
   promise: Promise<T>,
-  callback: Callback<T> | undefined,
+  callback: Callback<T> | null | undefined,
 ): Promise<T> | undefined {
-  if (callback === undefined) {
+  // Version 5 accepted a missing callback in any falsy form.
+  if (callback === undefined || callback === null) {
     promise.catch(() => undefined);
     return promise;
   }

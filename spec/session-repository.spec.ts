@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Document } from 'mongodb';
-import { InvalidSessionIdError, OperationError, StoreClosedError } from '../lib/errors.js';
+import {
+  IndexError,
+  InvalidSessionIdError,
+  OperationError,
+  StoreClosedError,
+} from '../lib/errors.js';
 import { type SessionLike, SessionRepository } from '../lib/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 
@@ -371,6 +376,23 @@ describe('indexes and lifecycle', () => {
       (index) => JSON.stringify(index.key) === JSON.stringify({ sid: 1 }),
     );
     assert.equal(unique?.unique, true);
+  });
+
+  test('an index that cannot be created rejects ready with IndexError, and reads and writes still work', async () => {
+    const { repository, raw } = freshRepository({ idField: 'sid' });
+    // Two documents with one id make a unique index on the id field impossible.
+    await raw.insertMany([
+      { sid: 'twin', session: {}, expires: inAnHour() },
+      { sid: 'twin', session: {}, expires: inAnHour() },
+    ]);
+    await assert.rejects(repository.ready(), (error: unknown) => {
+      assert.ok(error instanceof IndexError);
+      assert.equal(error.code, 'INDEX_FAILED');
+      assert.ok(error.cause instanceof Error);
+      return true;
+    });
+    await repository.set('s1', { cookie: { expires: inAnHour() }, views: 4 });
+    assert.equal((await repository.get('s1'))?.views, 4);
   });
 
   test('the TTL index exists where the server supports TTL indexes', async () => {
