@@ -64,7 +64,10 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
   class MongoDBStore extends Base implements StoreInstance {
     readonly repository: SessionRepository<SessionData>;
 
-    constructor(options?: MongoDBStoreOptions | ConnectCallback, callback?: ConnectCallback) {
+    constructor(
+      options?: MongoDBStoreOptions | ConnectCallback | null,
+      callback?: ConnectCallback,
+    ) {
       super();
       const onReady = typeof options === 'function' ? options : callback;
       if (onReady !== undefined && typeof onReady !== 'function') {
@@ -72,8 +75,9 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
           `Expected the constructor callback to be a function, got ${typeof onReady}`,
         );
       }
+      // Version 5 took any falsy options as "use the defaults".
       this.repository = new SessionRepository<SessionData>(
-        typeof options === 'function' ? {} : options,
+        typeof options === 'function' || options === null ? {} : options,
       );
       this.repository.ready().then(
         () => process.nextTick(() => this.#connected(onReady)),
