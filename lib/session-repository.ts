@@ -254,7 +254,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
       await ensureTtlIndex(collection, expiresKey, expiresAfterSeconds);
       this.#ttlIndex = 'ensured';
     } catch (error) {
-      if (error instanceof MongoServerError && NOT_SUPPORTED.has(Number(error.code))) {
+      if (NOT_SUPPORTED.has(serverCode(error) ?? 0)) {
         this.#ttlIndex = 'unsupported';
       } else {
         this.#ttlIndex = 'failed';
@@ -349,10 +349,7 @@ async function upsert(write: () => Promise<unknown>): Promise<void> {
       await write();
       return;
     } catch (error) {
-      if (
-        !(error instanceof MongoServerError && error.code === DUPLICATE_KEY) ||
-        attempt >= MAX_UPSERT_ATTEMPTS
-      ) {
+      if (serverCode(error) !== DUPLICATE_KEY || attempt >= MAX_UPSERT_ATTEMPTS) {
         throw error;
       }
     }
@@ -368,10 +365,23 @@ async function ensureTtlIndex<T extends SessionLike>(
   try {
     await collection.createIndex({ [key]: 1 }, { expireAfterSeconds });
   } catch (error) {
-    if (!(error instanceof MongoServerError && error.code === INDEX_OPTIONS_CONFLICT)) throw error;
+    if (serverCode(error) !== INDEX_OPTIONS_CONFLICT) throw error;
     await collection.db.command({
       collMod: collection.collectionName,
       index: { keyPattern: { [key]: 1 }, expireAfterSeconds },
     });
   }
+}
+
+/**
+ * The server's numeric error code, for errors of the driver's server error class. A client passed
+ * in may come from another copy of the driver than the one this package resolves, so its errors
+ * are recognised by class name as well.
+ */
+function serverCode(error: unknown): number | undefined {
+  const fromServer =
+    error instanceof MongoServerError ||
+    (error instanceof Error && error.name === 'MongoServerError');
+  const code = (error as { code?: unknown } | null)?.code;
+  return fromServer && typeof code === 'number' ? code : undefined;
 }

@@ -107,3 +107,46 @@ test('on driver 6 MongoDBStore connects and serves sessions', async () => {
   assert.equal(result.storeEvent, 'connected');
   assert.equal(result.storeViews, 2);
 });
+
+interface ForeignClientReport {
+  readonly packageDriver: string;
+  readonly clientDriver: string;
+  readonly ready: string;
+  readonly ttlIndex: string;
+  readonly contendedDocuments: number;
+}
+
+// The package resolves driver 7 as `mongodb`; the app hands it a client of driver 6.
+const FOREIGN_CLIENT_SCRIPT = `
+import { createRequire } from 'node:module';
+const require = createRequire(process.cwd() + '/');
+const { SessionRepository } = await import('connect-mongodb-session');
+const { MongoClient } = require('app-mongodb');
+const client = await new MongoClient(process.env.TEST_URI).connect();
+const repository = new SessionRepository({ client, databaseName: process.env.TEST_DB, collection: 'foreign', idField: 'sid' });
+const ready = await repository.ready().then(() => 'ready', (error) => error.code);
+const expires = new Date(Date.now() + 3_600_000);
+await Promise.all(Array.from({ length: 10 }, (_, views) => repository.set('contended', { cookie: { expires }, views })));
+const contendedDocuments = await repository.collection.countDocuments({ sid: 'contended' });
+await repository.close();
+await client.close();
+process.stdout.write(JSON.stringify({
+  packageDriver: require('mongodb/package.json').version,
+  clientDriver: require('app-mongodb/package.json').version,
+  ready, ttlIndex: repository.ttlIndex, contendedDocuments,
+}));
+`;
+
+test('a client from another copy of the driver is served like one of its own', async () => {
+  const result = await runInSandbox<ForeignClientReport>(
+    FOREIGN_CLIENT_SCRIPT,
+    { mongodb: 'mongodb', 'app-mongodb': 'mongodb6', 'p-queue': 'p-queue' },
+    { TEST_URI: database.uri, TEST_DB: database.databaseName },
+  );
+  assert.match(result.packageDriver, /^7\./);
+  assert.match(result.clientDriver, /^6\./);
+  // Server errors of the foreign driver are still recognised: no TTL on FerretDB is not a failure.
+  assert.equal(result.ready, 'ready');
+  assert.notEqual(result.ttlIndex, 'failed');
+  assert.equal(result.contendedDocuments, 1);
+});
