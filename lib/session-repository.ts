@@ -228,8 +228,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     const client = await this.#connectedClient();
     const { databaseName, collection: name, writeConcern } = this.options;
     // Sessions must read their own writes, so reads go to the primary whatever the client prefers.
-    const db = this.db ?? client.db(databaseName);
-    const collection = db.collection<SessionDocument<T>>(name, {
+    const collection = client.db(databaseName).collection<SessionDocument<T>>(name, {
       readPreference: ReadPreference.primary,
       ...(writeConcern === undefined ? {} : { writeConcern }),
     });
