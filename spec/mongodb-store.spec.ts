@@ -27,16 +27,28 @@ const database = useSpecDatabase(import.meta.url);
 
 let storeCount = 0;
 
-/** A connected store on a collection of its own, closed when the test ends. */
-async function openStore(t: TestContext, options: MongoDBStoreOptions = {}): Promise<MongoDBStore> {
+/** A store on a collection of its own, not yet waited for, closed when the test ends. */
+function newStore(
+  t: TestContext,
+  options: MongoDBStoreOptions = {},
+  callback?: (...args: unknown[]) => void,
+): MongoDBStore {
   storeCount += 1;
-  const store = new MongoDBStore({
+  const resolved: MongoDBStoreOptions = {
     ...(options.client === undefined ? { uri: database.uri } : {}),
     databaseName: database.databaseName,
     collection: `bridge_${storeCount}`,
     ...options,
-  });
+  };
+  const store =
+    callback === undefined ? new MongoDBStore(resolved) : new MongoDBStore(resolved, callback);
   t.after(() => store.close());
+  return store;
+}
+
+/** A connected store on a collection of its own, closed when the test ends. */
+async function openStore(t: TestContext, options: MongoDBStoreOptions = {}): Promise<MongoDBStore> {
+  const store = newStore(t, options);
   await store.repository.ready();
   return store;
 }
@@ -317,13 +329,7 @@ test('a connection failure reaches the callback of an operation as a ConnectionE
 });
 
 test('a store emits connected and then connect once it is ready', async (t) => {
-  storeCount += 1;
-  const store = new MongoDBStore({
-    uri: database.uri,
-    databaseName: database.databaseName,
-    collection: `bridge_${storeCount}`,
-  });
-  t.after(() => store.close());
+  const store = newStore(t);
   const events: string[] = [];
   store.on('connected', () => events.push('connected'));
   store.on('connect', () => events.push('connect'));
@@ -334,20 +340,15 @@ test('a store emits connected and then connect once it is ready', async (t) => {
 });
 
 test('the constructor callback is called once, with no arguments, when the store is ready', async (t) => {
-  storeCount += 1;
   const calls: unknown[][] = [];
   let ready: () => void = () => {};
   const called = new Promise<void>((resolve) => {
     ready = resolve;
   });
-  const store = new MongoDBStore(
-    { uri: database.uri, databaseName: database.databaseName, collection: `bridge_${storeCount}` },
-    (...args: unknown[]) => {
-      calls.push(args);
-      ready();
-    },
-  );
-  t.after(() => store.close());
+  const store = newStore(t, {}, (...args: unknown[]) => {
+    calls.push(args);
+    ready();
+  });
 
   await called;
   assert.notEqual(store.collection, undefined);
@@ -404,20 +405,14 @@ test('a store that cannot connect, with neither error listener nor callback, emi
 });
 
 test('client and db are known at once and collection once the store is connected', async (t) => {
-  storeCount += 1;
-  const store = new MongoDBStore({
-    uri: database.uri,
-    databaseName: database.databaseName,
-    collection: `getters_${storeCount}`,
-  });
-  t.after(() => store.close());
+  const store = newStore(t, { collection: 'getters' });
 
   assert.ok(store.client instanceof MongoClient);
   assert.equal(store.db?.databaseName, database.databaseName);
   const collectionBeforeConnecting = store.collection;
   assert.equal(collectionBeforeConnecting, undefined);
   await once(store, 'connected');
-  assert.equal(store.collection?.collectionName, `getters_${storeCount}`);
+  assert.equal(store.collection?.collectionName, 'getters');
   assert.equal(store.collection?.dbName, database.databaseName);
 });
 
