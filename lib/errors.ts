@@ -4,7 +4,9 @@ export type SessionStoreErrorCode =
   | 'QUEUE_FULL'
   | 'STORE_CLOSED'
   | 'OPERATION_FAILED'
-  | 'INDEX_FAILED';
+  | 'OPERATION_TIMEOUT'
+  | 'INDEX_FAILED'
+  | 'SESSION_UNREADABLE';
 
 /** The base class of every error the store raises; `cause` carries the driver's error, if any. */
 export class SessionStoreError extends Error {
@@ -60,6 +62,35 @@ export class OperationError extends SessionStoreError {
   }
 }
 
+/**
+ * An operation did not settle within `operationTimeoutMs` (waiting for the connection included).
+ * The database may still carry out a write that timed out; every operation the store retries is
+ * idempotent, so carrying it out late changes nothing that a retry would not.
+ */
+export class OperationTimeoutError extends SessionStoreError {
+  override readonly name = 'OperationTimeoutError';
+  readonly operation: string;
+  readonly timeoutMs: number;
+
+  constructor(operation: string, timeoutMs: number) {
+    super(`Session store ${operation} did not finish within ${timeoutMs} ms`, 'OPERATION_TIMEOUT');
+    this.operation = operation;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * A stored session could not be turned back into a session (a custom serializer's `parse` threw,
+ * or the stored value has a shape no serializer wrote). The read treats it as no session.
+ */
+export class UnreadableSessionError extends SessionStoreError {
+  override readonly name = 'UnreadableSessionError';
+
+  constructor(reason: string, cause?: unknown) {
+    super(`A stored session could not be read: ${reason}`, 'SESSION_UNREADABLE', { cause });
+  }
+}
+
 /** Creating or updating the collection's indexes failed; the store still reads and writes. */
 export class IndexError extends SessionStoreError {
   override readonly name = 'IndexError';
@@ -79,6 +110,16 @@ export class InvalidSessionIdError extends TypeError {
   constructor(received: unknown) {
     super(`Expected a session id to be a non-empty string, got ${describeValue(received)}`);
   }
+}
+
+/**
+ * Session data the store cannot keep exactly (a circular reference, a `Map`, a `BigInt` beyond
+ * 64 bits, a document over 16 MiB …); raised before anything is sent. The message names the
+ * problem and its depth, never a key or a value of the session.
+ */
+export class InvalidSessionError extends TypeError {
+  override readonly name = 'InvalidSessionError';
+  readonly code = 'INVALID_SESSION';
 }
 
 /**

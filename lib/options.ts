@@ -6,37 +6,66 @@ export interface SessionRepositoryOptions {
    * MongoDB connection string, used when neither `client` nor `clientPromise` is given.
    * @default 'mongodb://127.0.0.1:27017/test'
    */
-  readonly uri?: string;
+  readonly uri?: string | undefined;
   /** Options for the `MongoClient` the repository creates from `uri`. @default {} */
-  readonly connectionOptions?: MongoClientOptions;
+  readonly connectionOptions?: MongoClientOptions | undefined;
   /** A client you own (connected or not). The repository uses it and never closes it. */
-  readonly client?: MongoClient;
-  /** A promise of a client you own, as `client`. */
-  readonly clientPromise?: Promise<MongoClient>;
+  readonly client?: MongoClient | undefined;
+  /**
+   * A client you own, as `client`, once this promise resolves. A promise that rejects stays
+   * rejected, so every later operation fails too; give a function returning a new promise
+   * instead and each connection attempt calls it again.
+   */
+  readonly clientPromise?: Promise<MongoClient> | (() => Promise<MongoClient>) | undefined;
   /** Database to store sessions in. @default the database named in the connection string, else `test` */
-  readonly databaseName?: string;
+  readonly databaseName?: string | undefined;
   /** Collection to store sessions in. @default 'sessions' */
-  readonly collection?: string;
+  readonly collection?: string | undefined;
   /** How long a session lives when its cookie has no expiry, in milliseconds. @default 1_209_600_000 (14 days) */
-  readonly expires?: number;
+  readonly expires?: number | undefined;
   /** Field that holds the session id; any field but `_id` gets a unique index. @default '_id' */
-  readonly idField?: string;
+  readonly idField?: string | undefined;
   /** Field that holds the expiry date, indexed by the TTL index. @default 'expires' */
-  readonly expiresKey?: string;
+  readonly expiresKey?: string | undefined;
   /** `expireAfterSeconds` of the TTL index: how long after expiry MongoDB deletes a session, in seconds. @default 0 */
-  readonly expiresAfterSeconds?: number;
+  readonly expiresAfterSeconds?: number | undefined;
   /** Write concern of every write; unset, the client's (by default, majority on replica sets). */
-  readonly writeConcern?: WriteConcernSettings;
-  /** How many operations may wait for the connection before new ones are refused. @default 10_000 */
-  readonly maxPendingOperations?: number;
+  readonly writeConcern?: WriteConcernSettings | undefined;
+  /**
+   * How many operations may be pending at once (waiting for the connection or running); past it,
+   * new ones are refused at once with `QueueFullError`, so memory stays bounded while the
+   * database is away. @default 10_000
+   */
+  readonly maxPendingOperations?: number | undefined;
+  /**
+   * Deadline of every operation, in milliseconds, waiting for the connection included; past it
+   * the operation rejects with `OperationTimeoutError`. `0` turns the deadline off. A client the
+   * store creates from `uri` also gets `serverSelectionTimeoutMS: 3000` unless the URI or
+   * `connectionOptions` set it. @default 5_000
+   */
+  readonly operationTimeoutMs?: number | undefined;
+  /**
+   * How a session is stored: `'document'` as a BSON document (queryable; version 5's form),
+   * `'json'` as a JSON string (connect-mongo's default form), or your own `{ stringify, parse }`.
+   * @default 'document'
+   */
+  readonly serializer?: SerializerOption | undefined;
 }
+
+/** A serializer of your own: a session to a string and back, as connect-redis takes. */
+export interface SessionSerializer {
+  stringify(session: unknown): string;
+  parse(text: string): unknown;
+}
+
+export type SerializerOption = 'document' | 'json' | SessionSerializer;
 
 /** Options after defaults and validation; frozen, and the only form the layers below read. */
 export interface ResolvedOptions {
   readonly source:
     | { readonly kind: 'uri'; readonly uri: string; readonly connectionOptions: MongoClientOptions }
     | { readonly kind: 'client'; readonly client: MongoClient }
-    | { readonly kind: 'clientPromise'; readonly clientPromise: Promise<MongoClient> };
+    | { readonly kind: 'clientPromise'; readonly clientPromise: () => Promise<MongoClient> };
   readonly databaseName: string | undefined;
   readonly collection: string;
   readonly expiresMs: number;
@@ -45,10 +74,27 @@ export interface ResolvedOptions {
   readonly expiresAfterSeconds: number;
   readonly writeConcern: WriteConcernSettings | undefined;
   readonly maxPendingOperations: number;
+  /** `0`: no deadline. */
+  readonly operationTimeoutMs: number;
+  readonly serializer: SerializerOption;
 }
 
 export const DEFAULT_URI = 'mongodb://127.0.0.1:27017/test';
 export const DEFAULT_EXPIRES_MS = 14 * 24 * 60 * 60 * 1000;
+export const DEFAULT_OPERATION_TIMEOUT_MS = 5_000;
+/** The server-selection timeout of clients the store creates, unless the user sets one. */
+export const DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 3_000;
+/**
+ * The longest `expires`: now plus this stays well inside the dates a JavaScript `Date` (and a
+ * BSON date read back into one) can hold, about 275 000 years from 1970, for millennia to come.
+ */
+export const MAX_EXPIRES_MS = 8e15;
+/** MongoDB stores `expireAfterSeconds` as a 32-bit integer. */
+export const MAX_EXPIRE_AFTER_SECONDS = 2_147_483_647;
+/** Longest database name MongoDB accepts, in bytes (it must have fewer than 64). */
+const MAX_DATABASE_NAME_BYTES = 63;
+/** Longest namespace (`database.collection`) MongoDB 4.4+ accepts for an unsharded collection, in bytes. */
+const MAX_NAMESPACE_BYTES = 255;
 const RESERVED_FIELDS = new Set(['session']);
 
 /** Validates user options once and returns the frozen result; throws a `TypeError` naming the option. */
@@ -66,22 +112,33 @@ export function resolveOptions(options: SessionRepositoryOptions = {}): Resolved
     );
   }
 
+  const databaseName = optionalDatabaseName(options.databaseName);
   return Object.freeze({
     source: resolveSource(options),
-    databaseName: optionalName('databaseName', options.databaseName),
-    collection: nonEmptyString('collection', options.collection ?? 'sessions'),
-    expiresMs: positiveNumber('expires', options.expires ?? DEFAULT_EXPIRES_MS, 'milliseconds'),
+    databaseName,
+    collection: collectionName(options.collection ?? 'sessions', databaseName),
+    expiresMs: boundedNumber('expires', options.expires ?? DEFAULT_EXPIRES_MS, MAX_EXPIRES_MS),
     idField,
     expiresKey,
     expiresAfterSeconds: nonNegativeInteger(
       'expiresAfterSeconds',
       options.expiresAfterSeconds ?? 0,
+      MAX_EXPIRE_AFTER_SECONDS,
+      'seconds',
     ),
     writeConcern: optionalObject('writeConcern', options.writeConcern),
     maxPendingOperations: positiveInteger(
       'maxPendingOperations',
       options.maxPendingOperations ?? 10_000,
     ),
+    operationTimeoutMs: nonNegativeInteger(
+      'operationTimeoutMs',
+      options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS,
+      // setTimeout fires at once past this many milliseconds.
+      2_147_483_647,
+      'milliseconds',
+    ),
+    serializer: serializerOption(options.serializer ?? 'document'),
   });
 }
 
@@ -100,13 +157,20 @@ function resolveSource(options: SessionRepositoryOptions): ResolvedOptions['sour
     }
     return Object.freeze({ kind: 'client', client: options.client });
   }
-  if (options.clientPromise !== undefined) {
-    if (typeof options.clientPromise?.then !== 'function') {
+  const { clientPromise } = options;
+  if (typeof clientPromise === 'function') {
+    return Object.freeze({ kind: 'clientPromise', clientPromise });
+  }
+  if (clientPromise !== undefined) {
+    if (typeof clientPromise?.then !== 'function') {
       throw new TypeError(
-        `Expected \`clientPromise\` to be a promise of a MongoClient, got ${typeof options.clientPromise}`,
+        `Expected \`clientPromise\` to be a promise of a MongoClient or a function returning one, got ${typeof clientPromise}`,
       );
     }
-    return Object.freeze({ kind: 'clientPromise', clientPromise: options.clientPromise });
+    // Handled here, so that a promise rejecting before the first operation is not an unhandled
+    // rejection; the connection attempt still sees (and reports) the rejection.
+    clientPromise.catch(() => undefined);
+    return Object.freeze({ kind: 'clientPromise', clientPromise: () => clientPromise });
   }
   const uri = nonEmptyString('uri', options.uri ?? DEFAULT_URI);
   if (!/^mongodb(\+srv)?:\/\//.test(uri)) {
@@ -114,11 +178,69 @@ function resolveSource(options: SessionRepositoryOptions): ResolvedOptions['sour
       'Expected `uri` to be a MongoDB connection string starting with mongodb:// or mongodb+srv://',
     );
   }
+  const connectionOptions = optionalObject('connectionOptions', options.connectionOptions) ?? {};
   return Object.freeze({
     kind: 'uri',
     uri,
-    connectionOptions: optionalObject('connectionOptions', options.connectionOptions) ?? {},
+    connectionOptions: withServerSelectionTimeout(uri, connectionOptions),
   });
+}
+
+/**
+ * The driver waits 30 s by default to find a server, far longer than a request should hang;
+ * clients the store creates wait 3 s unless the URI or `connectionOptions` say otherwise.
+ */
+function withServerSelectionTimeout(
+  uri: string,
+  connectionOptions: MongoClientOptions,
+): MongoClientOptions {
+  if (
+    connectionOptions.serverSelectionTimeoutMS !== undefined ||
+    /[?&]serverSelectionTimeoutMS=/i.test(uri)
+  ) {
+    return connectionOptions;
+  }
+  return { ...connectionOptions, serverSelectionTimeoutMS: DEFAULT_SERVER_SELECTION_TIMEOUT_MS };
+}
+
+function serializerOption(value: unknown): SerializerOption {
+  if (value === 'document' || value === 'json') return value;
+  const custom = value as Partial<SessionSerializer> | null;
+  if (
+    typeof custom === 'object' &&
+    custom !== null &&
+    typeof custom.stringify === 'function' &&
+    typeof custom.parse === 'function'
+  ) {
+    return custom as SessionSerializer;
+  }
+  throw new TypeError(
+    `Expected \`serializer\` to be 'document', 'json' or an object with \`stringify\` and \`parse\` functions, got \`${String(value)}\` (${typeof value})`,
+  );
+}
+
+/** Database names: no `/\\. "$*<>:|?` or NUL (MongoDB refuses them on some platform), fewer than 64 bytes. */
+function optionalDatabaseName(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const name = nonEmptyString('databaseName', value);
+  if (/[/\\. "$*<>:|?\0]/.test(name) || Buffer.byteLength(name) > MAX_DATABASE_NAME_BYTES) {
+    throw new TypeError(
+      `Expected \`databaseName\` to be a MongoDB database name: fewer than 64 bytes, none of /\\. "$*<>:|? or NUL, got \`${name}\``,
+    );
+  }
+  return name;
+}
+
+/** Collection names: no `$` or NUL, not `system.…`, and a namespace MongoDB accepts. */
+function collectionName(value: unknown, databaseName: string | undefined): string {
+  const name = nonEmptyString('collection', value);
+  const namespaceBytes = Buffer.byteLength(`${databaseName ?? 'test'}.${name}`);
+  if (/[$\0]/.test(name) || name.startsWith('system.') || namespaceBytes > MAX_NAMESPACE_BYTES) {
+    throw new TypeError(
+      `Expected \`collection\` to be a MongoDB collection name: no $ or NUL, not starting with system., at most ${MAX_NAMESPACE_BYTES} bytes with the database name, got \`${name}\``,
+    );
+  }
+  return name;
 }
 
 function nonEmptyString(name: string, value: unknown): string {
@@ -128,10 +250,6 @@ function nonEmptyString(name: string, value: unknown): string {
     );
   }
   return value;
-}
-
-function optionalName(name: string, value: unknown): string | undefined {
-  return value === undefined ? undefined : nonEmptyString(name, value);
 }
 
 /** A top-level field name: no dots (they would address a nested field) and no leading `$`. */
@@ -145,10 +263,10 @@ function fieldName(name: string, value: unknown): string {
   return field;
 }
 
-function positiveNumber(name: string, value: unknown, unit: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+function boundedNumber(name: string, value: unknown, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
     throw new TypeError(
-      `Expected \`${name}\` to be a positive finite number of ${unit}, got \`${String(value)}\` (${typeof value})`,
+      `Expected \`${name}\` to be a positive finite number of milliseconds, at most ${max}, got \`${String(value)}\` (${typeof value})`,
     );
   }
   return value;
@@ -163,10 +281,10 @@ function positiveInteger(name: string, value: unknown): number {
   return value;
 }
 
-function nonNegativeInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+function nonNegativeInteger(name: string, value: unknown, max: number, unit: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max) {
     throw new TypeError(
-      `Expected \`${name}\` to be a whole number of seconds, 0 or more, got \`${String(value)}\` (${typeof value})`,
+      `Expected \`${name}\` to be a whole number of ${unit} from 0 to ${max}, got \`${String(value)}\` (${typeof value})`,
     );
   }
   return value;

@@ -238,7 +238,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 
   async #connectedClient(): Promise<MongoClient> {
     const { source } = this.options;
-    if (source.kind === 'clientPromise') this.#client = await source.clientPromise;
+    if (source.kind === 'clientPromise') this.#client = await source.clientPromise();
     const client = this.#client as MongoClient;
     await client.connect();
     return client;

@@ -13,7 +13,7 @@ test('defaults match version 5: local test database, sessions collection, 14 day
   assert.deepEqual(resolved.source, {
     kind: 'uri',
     uri: 'mongodb://127.0.0.1:27017/test',
-    connectionOptions: {},
+    connectionOptions: { serverSelectionTimeoutMS: 3000 },
   });
   assert.equal(resolved.collection, 'sessions');
   assert.equal(resolved.expiresMs, DEFAULT_EXPIRES_MS);
