@@ -24,7 +24,7 @@ namespace connectMongoDBSession {
   export type ResolvedOptions = api.ResolvedOptions;
   export type SessionRepositoryOptions = api.SessionRepositoryOptions;
   export type CookieLike = api.CookieLike;
-  export type SessionDocument<T extends api.SessionLike = api.SessionLike> = api.SessionDocument<T>;
+  export type SessionDocument = api.SessionDocument;
   export type SessionLike = api.SessionLike;
   export type StoredSession<T extends api.SessionLike> = api.StoredSession<T>;
   export type SessionModule = api.SessionModule;

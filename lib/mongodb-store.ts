@@ -22,7 +22,7 @@ export interface MongoDBStore extends Store {
   /** The database holding the sessions, once the client is known. */
   readonly db: Db | undefined;
   /** The session collection, once connected. */
-  readonly collection: Collection<SessionDocument<SessionData>> | undefined;
+  readonly collection: Collection<SessionDocument> | undefined;
 
   get(sid: string): Promise<SessionData | null>;
   get(sid: string, callback: Callback<SessionData | null>): void;
@@ -97,7 +97,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
       return this.repository.db;
     }
 
-    get collection(): Collection<SessionDocument<SessionData>> | undefined {
+    get collection(): Collection<SessionDocument> | undefined {
       return this.repository.collection;
     }
 

@@ -11,6 +11,7 @@ import {
 import { ConnectionGate } from './connection-gate.js';
 import { IndexError, InvalidSessionIdError, OperationError } from './errors.js';
 import { type ResolvedOptions, resolveOptions, type SessionRepositoryOptions } from './options.js';
+import { createSessionCodec, type SessionCodec } from './session-codec.js';
 
 /** The part of a session cookie the repository reads: its expiry. */
 export interface CookieLike {
@@ -25,9 +26,10 @@ export interface SessionLike {
 
 /**
  * The stored document: `{ <idField>: sid, session, <expiresKey>: Date }`. The two field names are
- * options, hence the index signature; `session` is the session as given, its cookie flattened.
+ * options, hence the index signature; `session` is the session in its stored form (a document or
+ * a string, depending on `serializer`; see the session codec).
  */
-export type SessionDocument<T extends SessionLike = SessionLike> = Document & { session: T };
+export type SessionDocument = Document & { session: unknown };
 
 /** One session as the iterator yields it. */
 export interface StoredSession<T extends SessionLike> {
@@ -48,8 +50,9 @@ const MAX_UPSERT_ATTEMPTS = 3;
  */
 export class SessionRepository<T extends SessionLike = SessionLike> {
   readonly options: ResolvedOptions;
-  readonly #gate: ConnectionGate<Collection<SessionDocument<T>>>;
+  readonly #gate: ConnectionGate<Collection<SessionDocument>>;
   readonly #ownsClient: boolean;
+  readonly #codec: SessionCodec;
   #client: MongoClient | undefined;
   #db: Db | undefined;
   #indexError: IndexError | undefined;
@@ -60,6 +63,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     this.options = resolveOptions(options);
     const { source } = this.options;
     this.#ownsClient = source.kind === 'uri';
+    this.#codec = createSessionCodec(this.options);
     if (source.kind === 'uri') this.#client = createClient(source.uri, source.connectionOptions);
     if (source.kind === 'client') this.#client = source.client;
     this.#gate = new ConnectionGate(() => this.#connect(), this.options.maxPendingOperations);
@@ -79,7 +83,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   }
 
   /** The session collection, once connected. */
-  get collection(): Collection<SessionDocument<T>> | undefined {
+  get collection(): Collection<SessionDocument> | undefined {
     return this.#gate.value;
   }
 
@@ -98,23 +102,24 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   /** The session, or `null` when there is none or it has expired. */
   async get(sid: string): Promise<T | null> {
     const filter = this.#unexpired(this.#byId(sid));
+    const options = { projection: { _id: 0, session: 1 }, ...this.#codec.readOptions };
     return this.#operation('get', async (sessions) => {
-      const found = await sessions.findOne(filter, { projection: { _id: 0, session: 1 } });
-      return found?.session ?? null;
+      const found = await sessions.findOne(filter, options);
+      return found === null ? null : this.#decode(found.session);
     });
   }
 
   /** Inserts or replaces the session; one whose cookie has already expired is deleted instead. */
   async set(sid: string, session: T): Promise<void> {
     const filter = this.#byId(sid);
-    const expires = this.#expiryOf(session);
-    const stored = toStored(session);
+    const encoded = this.#codec.encode(validId(sid), session);
+    const { expires } = encoded;
     return this.#operation('set', async (sessions) => {
       if (expires.getTime() <= Date.now()) {
         await sessions.deleteOne(filter);
         return;
       }
-      const update = { $set: { session: stored, [this.options.expiresKey]: expires } };
+      const update = { $set: { session: encoded.session, [this.options.expiresKey]: expires } };
       await upsert(() =>
         sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true }),
       );
@@ -127,15 +132,13 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
    */
   async touch(sid: string, session: T): Promise<void> {
     const filter = this.#unexpired(this.#byId(sid));
-    const expires = this.#expiryOf(session);
-    const cookie = toStored(session).cookie;
+    const { set, expires } = this.#codec.encodeTouch(validId(sid), session);
     return this.#operation('touch', async (sessions) => {
       if (expires.getTime() <= Date.now()) {
         await sessions.deleteOne(this.#byId(sid));
         return;
       }
-      const changes: Document = { [this.options.expiresKey]: expires };
-      if (cookie !== undefined) changes['session.cookie'] = cookie;
+      const changes: Document = { ...set, [this.options.expiresKey]: expires };
       await sessions.updateOne(filter, { $set: changes }, { ignoreUndefined: true });
     });
   }
@@ -175,12 +178,13 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 
   /** All unexpired sessions, each with its id as `id`. Reads them all into memory: see `sessions()`. */
   all(): Promise<Array<T & { id: string }>> {
+    const { idField } = this.options;
     return this.#operation('all', async (sessions) => {
-      const documents = await sessions.find(this.#unexpired({})).toArray();
-      return documents.map((document) => ({
-        ...document.session,
-        id: String(document[this.options.idField]),
-      }));
+      const documents = await sessions.find(this.#unexpired({}), this.#codec.readOptions).toArray();
+      return documents.flatMap((document) => {
+        const session = this.#decode(document.session);
+        return session === null ? [] : [{ ...session, id: String(document[idField]) }];
+      });
     });
   }
 
@@ -188,14 +192,15 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   async *sessions(): AsyncGenerator<StoredSession<T>, void, undefined> {
     const collection = await this.#gate.run(async (sessions) => sessions);
     const { idField, expiresKey } = this.options;
-    const cursor = collection.find(this.#unexpired({}), { batchSize: 500 });
+    const cursor = collection.find(this.#unexpired({}), {
+      batchSize: 500,
+      ...this.#codec.readOptions,
+    });
     try {
       for await (const document of cursor) {
-        yield {
-          id: String(document[idField]),
-          session: document.session,
-          expires: document[expiresKey] as Date,
-        };
+        const session = this.#decode(document.session);
+        if (session === null) continue;
+        yield { id: String(document[idField]), session, expires: document[expiresKey] as Date };
       }
     } catch (error) {
       throw new OperationError('sessions', error);
@@ -224,11 +229,11 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return this.#closing;
   }
 
-  async #connect(): Promise<Collection<SessionDocument<T>>> {
+  async #connect(): Promise<Collection<SessionDocument>> {
     const client = await this.#connectedClient();
     const { databaseName, collection: name, writeConcern } = this.options;
     // Sessions must read their own writes, so reads go to the primary whatever the client prefers.
-    const collection = client.db(databaseName).collection<SessionDocument<T>>(name, {
+    const collection = client.db(databaseName).collection<SessionDocument>(name, {
       readPreference: ReadPreference.primary,
       ...(writeConcern === undefined ? {} : { writeConcern }),
     });
@@ -245,9 +250,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   }
 
   /** Index failures do not stop the store: they surface through `ready()` and the store's `error` event. */
-  async #ensureIndexes(
-    collection: Collection<SessionDocument<T>>,
-  ): Promise<IndexError | undefined> {
+  async #ensureIndexes(collection: Collection<SessionDocument>): Promise<IndexError | undefined> {
     const { idField, expiresKey, expiresAfterSeconds } = this.options;
     try {
       await ensureTtlIndex(collection, expiresKey, expiresAfterSeconds);
@@ -272,7 +275,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   /** Runs one database operation through the gate; driver errors become `OperationError`. */
   #operation<R>(
     name: string,
-    run: (sessions: Collection<SessionDocument<T>>) => Promise<R>,
+    run: (sessions: Collection<SessionDocument>) => Promise<R>,
   ): Promise<R> {
     return this.#gate.run(async (sessions) => {
       try {
@@ -292,23 +295,13 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return { ...filter, [this.options.expiresKey]: { $gt: new Date() } };
   }
 
-  #expiryOf(session: T): Date {
-    if (typeof session !== 'object' || session === null || Array.isArray(session)) {
-      throw new TypeError(
-        `Expected a session to be an object, got ${session === null ? 'null' : typeof session}`,
-      );
+  /** An unreadable stored session reads as no session: the visitor starts afresh. */
+  #decode(stored: unknown): T | null {
+    try {
+      return this.#codec.decode(stored) as T;
+    } catch {
+      return null;
     }
-    const expires = session.cookie?.expires;
-    if (expires === undefined || expires === null || expires === false) {
-      return new Date(Date.now() + this.options.expiresMs);
-    }
-    const date = expires instanceof Date ? expires : new Date(expires);
-    if (Number.isNaN(date.getTime())) {
-      throw new TypeError(
-        'Expected `session.cookie.expires` to be a Date, a date string or a timestamp',
-      );
-    }
-    return date;
   }
 }
 
@@ -331,16 +324,6 @@ function validId(sid: unknown): string {
   return sid;
 }
 
-/** The session as stored: a plain copy whose cookie is its JSON form (a Cookie instance holds `_expires`). */
-function toStored<T extends SessionLike>(session: T): T {
-  const cookie = session.cookie;
-  if (cookie === undefined || cookie === null) return { ...session };
-  return {
-    ...session,
-    cookie: typeof cookie.toJSON === 'function' ? cookie.toJSON() : { ...cookie },
-  };
-}
-
 /** Concurrent upserts of one id can both try to insert; the loser retries and finds the winner's document. */
 async function upsert(write: () => Promise<unknown>): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {
@@ -356,8 +339,8 @@ async function upsert(write: () => Promise<unknown>): Promise<void> {
 }
 
 /** Creates the TTL index; where one exists with other options, changes it in place with `collMod`. */
-async function ensureTtlIndex<T extends SessionLike>(
-  collection: Collection<SessionDocument<T>>,
+async function ensureTtlIndex(
+  collection: Collection<SessionDocument>,
   key: string,
   expireAfterSeconds: number,
 ): Promise<void> {
