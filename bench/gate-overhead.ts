@@ -1,6 +1,6 @@
 /**
  * What the connection gate costs once open, measured two ways in one run:
- * 1. CPU: `gate.run(op)` against calling `op` directly, with a trivial async operation.
+ * 1. CPU: `gate.run('op', op)` against calling `op` directly, with a trivial async operation.
  * 2. End to end: `repository.get` against the driver's `findOne` with the same filter, on the
  *    embedded test database (or MONGODB_URI).
  * Writes bench/results/gate-overhead.json. Run: npm run bench
@@ -51,13 +51,13 @@ async function compare(
   };
 }
 
-const gate = new ConnectionGate(async () => 'open', 10);
-await gate.run(async () => undefined);
+const gate = new ConnectionGate(async () => 'open', { maxPending: 10, timeoutMs: 5_000 });
+await gate.run('op', async () => undefined);
 const operation = async (value: string) => value.length;
 const cpu = await compare(
   200_000,
   () => operation('open'),
-  () => gate.run(operation),
+  () => gate.run('op', operation),
 );
 console.log(
   `gate.run vs direct call: ${cpu.gated_ns.toFixed(0)} ns vs ${cpu.direct_ns.toFixed(0)} ns (${cpu.overhead_ns.toFixed(0)} ns added)`,

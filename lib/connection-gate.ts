@@ -1,5 +1,34 @@
 import PQueue from 'p-queue';
-import { ConnectionError, QueueFullError, StoreClosedError } from './errors.js';
+import {
+  ConnectionError,
+  OperationTimeoutError,
+  QueueFullError,
+  type SessionStoreError,
+  StoreClosedError,
+} from './errors.js';
+
+/** What an operation learns of its own deadline: whether it has passed (so it does not retry). */
+export interface Deadline {
+  readonly expired: boolean;
+}
+
+/** A connected value held by a long-running reader (a cursor), released when it is done. */
+export interface Lease<T> {
+  readonly value: T;
+  /** Aborted, with a `StoreClosedError`, when the gate closes while the lease is held. */
+  readonly signal: AbortSignal;
+  /** Gives the lease back; safe to call more than once. */
+  release(): void;
+}
+
+export interface GateOptions {
+  /** Operations pending at once (waiting or running, leases included) before new ones are refused. */
+  readonly maxPending: number;
+  /** Deadline of every operation in milliseconds, waiting included; `0` for none. */
+  readonly timeoutMs: number;
+  /** Called when a connection attempt succeeds, unless the gate was closed meanwhile. */
+  readonly onOpen?: (() => void) | undefined;
+}
 
 /**
  * One connection attempt and the operations waiting for it. Operations queued during an attempt
@@ -8,31 +37,40 @@ import { ConnectionError, QueueFullError, StoreClosedError } from './errors.js';
  */
 interface Round {
   readonly queue: PQueue;
-  failure?: ConnectionError;
+  failure?: SessionStoreError;
+}
+
+interface DeadlineState {
+  expired: boolean;
+  /** Whether the operation has left the queue and begun. */
+  started: boolean;
 }
 
 /**
  * Holds operations until `connect` has resolved, then runs them, and from then on runs every
- * operation directly. Connecting starts with the first operation (or `open()`).
+ * operation directly. Connecting starts with the first operation (or `open()`). Every operation
+ * counts against `maxPending` until it has settled, before and after connecting, so memory stays
+ * bounded while the database is away; and every operation settles by its deadline.
  */
 export class ConnectionGate<T> {
   readonly #connect: () => Promise<T>;
-  readonly #maxPending: number;
+  readonly #options: GateOptions;
+  readonly #leases = new Set<AbortController>();
   #value: T | undefined;
   #round: Round = newRound();
   #connecting = false;
   #closed = false;
   #closing: Promise<void> | undefined;
-  #inFlight = 0;
+  #pending = 0;
   #drained: (() => void) | undefined;
   readonly #release = () => {
-    this.#inFlight -= 1;
-    if (this.#inFlight === 0) this.#drained?.();
+    this.#pending -= 1;
+    if (this.#pending === 0) this.#drained?.();
   };
 
-  constructor(connect: () => Promise<T>, maxPending: number) {
+  constructor(connect: () => Promise<T>, options: GateOptions) {
     this.#connect = connect;
-    this.#maxPending = maxPending;
+    this.#options = options;
   }
 
   /** The connected value, once there is one. */
@@ -40,23 +78,70 @@ export class ConnectionGate<T> {
     return this.#value;
   }
 
-  /** Runs `operation` with the connected value, waiting for the connection if need be. */
-  run<R>(operation: (value: T) => Promise<R>): Promise<R> {
-    if (this.#closed) return Promise.reject(new StoreClosedError());
-    const value = this.#value;
-    if (value !== undefined) return this.#track(operation(value));
+  get closed(): boolean {
+    return this.#closed;
+  }
 
-    const round = this.#round;
-    if (round.queue.size >= this.#maxPending) {
-      return Promise.reject(new QueueFullError(this.#maxPending));
+  /** Operations pending now: waiting for the connection, running, or holding a lease. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /**
+   * Runs `operation` with the connected value, waiting for the connection if need be. Rejects with
+   * `QueueFullError` at once past the pending bound, and with `OperationTimeoutError` once
+   * `name`'s deadline passes (the operation itself still counts as pending until it settles).
+   */
+  run<R>(name: string, operation: (value: T, deadline: Deadline) => Promise<R>): Promise<R> {
+    if (this.#closed) return Promise.reject(new StoreClosedError());
+    if (this.#pending >= this.#options.maxPending) {
+      return Promise.reject(new QueueFullError(this.#options.maxPending));
     }
-    const queued = round.queue.add(() => {
-      // A round's queue starts only once its attempt has settled, so one of these is set.
-      if (round.failure !== undefined) return Promise.reject(round.failure);
-      return this.#track(operation(this.#value as T));
-    });
+    this.#pending += 1;
+    const deadline: DeadlineState = { expired: false, started: true };
+    const value = this.#value;
+    if (value !== undefined) {
+      return this.#bounded(
+        name,
+        deadline,
+        settle(() => operation(value, deadline)),
+      );
+    }
+
+    deadline.started = false;
+    const round = this.#round;
+    // Only an operation that waits gets an abort controller: p-queue drops it when it expires.
+    const waiting = new AbortController();
+    const queued = round.queue.add(
+      () => {
+        deadline.started = true;
+        // A round's queue starts only once its attempt has settled, so one of these is set.
+        if (round.failure !== undefined) return Promise.reject(round.failure);
+        return operation(this.#value as T, deadline);
+      },
+      { signal: waiting.signal },
+    );
     this.open();
-    return queued;
+    return this.#bounded(name, deadline, queued, waiting);
+  }
+
+  /**
+   * The connected value for a long-running reader, counted as pending until released, and
+   * aborted when the gate closes (so `close` never waits on a reader that stopped reading).
+   */
+  async lease(name: string): Promise<Lease<T>> {
+    const value = await this.run(name, async (connected) => connected);
+    if (this.#closed) throw new StoreClosedError();
+    this.#pending += 1;
+    const controller = new AbortController();
+    this.#leases.add(controller);
+    return {
+      value,
+      signal: controller.signal,
+      release: () => {
+        if (this.#leases.delete(controller)) this.#release();
+      },
+    };
   }
 
   /** Starts connecting unless connected or already connecting. Never rejects: failures reach the waiting operations. */
@@ -64,14 +149,15 @@ export class ConnectionGate<T> {
     if (this.#value !== undefined || this.#connecting || this.#closed) return;
     this.#connecting = true;
     const round = this.#round;
-    this.#connect().then(
+    settle(this.#connect).then(
       (value) => {
         this.#value = value;
         this.#connecting = false;
         round.queue.start();
+        if (!this.#closed) this.#options.onOpen?.();
       },
       (error: unknown) => {
-        round.failure = new ConnectionError(error);
+        round.failure ??= new ConnectionError(error);
         this.#round = newRound();
         this.#connecting = false;
         round.queue.start();
@@ -79,25 +165,73 @@ export class ConnectionGate<T> {
     );
   }
 
-  /** Refuses new operations, then waits for queued and running ones to settle. Safe to call twice. */
+  /**
+   * Refuses new operations and aborts leases; the returned promise resolves once every operation
+   * already issued has settled, each by its deadline (without one, a connection attempt that
+   * never settles keeps waiting operations, and so `close`, waiting). Safe to call twice.
+   */
   close(): Promise<void> {
-    this.#closed = true;
-    this.#closing ??= this.#settle();
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const lease of this.#leases) lease.abort(new StoreClosedError());
+    }
+    this.#closing ??= new Promise<void>((resolve) => {
+      if (this.#pending === 0) resolve();
+      else this.#drained = resolve;
+    });
     return this.#closing;
   }
 
-  async #settle(): Promise<void> {
-    await this.#round.queue.onIdle();
-    if (this.#inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        this.#drained = resolve;
-      });
-    }
+  /** Settles with `operation` or with a timeout, whichever comes first; counts it as pending until it settles. */
+  #bounded<R>(
+    name: string,
+    deadline: DeadlineState,
+    operation: Promise<R>,
+    waiting?: AbortController,
+  ): Promise<R> {
+    operation.then(this.#release, this.#release);
+    const { timeoutMs } = this.#options;
+    return withDeadline(operation, timeoutMs, () => {
+      deadline.expired = true;
+      const timeout = new OperationTimeoutError(name, timeoutMs);
+      // Still queued: p-queue drops it, which settles it and frees its place in the bound.
+      if (!deadline.started) waiting?.abort(timeout);
+      return timeout;
+    });
   }
+}
 
-  #track<R>(promise: Promise<R>): Promise<R> {
-    this.#inFlight += 1;
-    return promise.finally(this.#release);
+/**
+ * Settles with `promise`, or rejects with what `onTimeout` returns once `timeoutMs` has passed
+ * (`0`: never). `promise` keeps running; its outcome is then ignored, never unhandled.
+ */
+export function withDeadline<R>(
+  promise: Promise<R>,
+  timeoutMs: number,
+  onTimeout: () => Error,
+): Promise<R> {
+  if (timeoutMs === 0) return promise;
+  return new Promise<R>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), timeoutMs);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Calls `run`, turning a synchronous throw into a rejection, so that every outcome is a promise. */
+function settle<R>(run: () => Promise<R>): Promise<R> {
+  try {
+    return run();
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 

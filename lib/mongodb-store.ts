@@ -3,6 +3,10 @@ import type { Collection, Db, MongoClient } from 'mongodb';
 import { type Callback, callbackify, toError } from './callbackify.js';
 import type { ResolvedOptions, SessionRepositoryOptions } from './options.js';
 import { type SessionDocument, SessionRepository } from './session-repository.js';
+
+/** A session as `all()` yields it: version 5's stored document, `{ <idField>: sid, session, <expiresKey>: Date }`. */
+export type StoredSessionDocument = { [field: string]: unknown; session: SessionData };
+
 import { installedStoreBase, type StoreBase } from './store-base.js';
 
 /** Options of `MongoDBStore`: those of `SessionRepository`. */
@@ -36,8 +40,8 @@ export interface MongoDBStore extends Store {
   clear(callback: Callback<void>): void;
   length(): Promise<number>;
   length(callback: Callback<number>): void;
-  all(): Promise<Array<SessionData & { id: string }>>;
-  all(callback: Callback<Array<SessionData & { id: string }>>): void;
+  all(): Promise<StoredSessionDocument[]>;
+  all(callback: Callback<StoredSessionDocument[]>): void;
   ids(): Promise<string[]>;
   ids(callback: Callback<string[]>): void;
   /** Lets running operations finish, then closes the client if the store created it. */
@@ -78,9 +82,10 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
       // Version 5 took any falsy options as "use the defaults".
       this.repository = new SessionRepository<SessionData>(
         typeof options === 'function' || options === null ? {} : options,
+        { connected: () => process.nextTick(() => this.#connected()) },
       );
       this.repository.ready().then(
-        () => process.nextTick(() => this.#connected(onReady)),
+        () => process.nextTick(() => onReady?.()),
         (error: unknown) => process.nextTick(() => this.#failed(toError(error), onReady)),
       );
     }
@@ -137,10 +142,18 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
       return callbackify(this.repository.length(), callback);
     }
 
-    override all(): Promise<Array<SessionData & { id: string }>>;
-    override all(callback: Callback<Array<SessionData & { id: string }>>): void;
-    override all(callback?: Callback<Array<SessionData & { id: string }>>) {
-      return callbackify(this.repository.all(), callback);
+    override all(): Promise<StoredSessionDocument[]>;
+    override all(callback: Callback<StoredSessionDocument[]>): void;
+    override all(callback?: Callback<StoredSessionDocument[]>) {
+      const { idField, expiresKey } = this.options;
+      const documents = this.repository.all().then((stored) =>
+        stored.map(({ id, session, expires }) => ({
+          [idField]: id,
+          session,
+          [expiresKey]: expires,
+        })),
+      ) as Promise<StoredSessionDocument[]>;
+      return callbackify(documents, callback);
     }
 
     ids(): Promise<string[]>;
@@ -155,10 +168,11 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
       return callbackify(this.repository.close(), callback);
     }
 
-    #connected(onReady: ConnectCallback | undefined): void {
+    /** On every successful connection attempt: the first, or a recovery after failed ones. */
+    #connected(): void {
+      if (this.repository.closed) return;
       this.emit('connected');
       this.emit('connect');
-      onReady?.();
     }
 
     /**

@@ -5,11 +5,17 @@ import {
   type Filter,
   MongoClient,
   type MongoClientOptions,
-  MongoServerError,
   ReadPreference,
 } from 'mongodb';
-import { ConnectionGate } from './connection-gate.js';
-import { IndexError, InvalidSessionIdError, OperationError } from './errors.js';
+import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
+import { isTransient, serverCode } from './driver-errors.js';
+import {
+  IndexError,
+  InvalidSessionIdError,
+  OperationError,
+  OperationTimeoutError,
+  StoreClosedError,
+} from './errors.js';
 import { type ResolvedOptions, resolveOptions, type SessionRepositoryOptions } from './options.js';
 import { createSessionCodec, type SessionCodec } from './session-codec.js';
 
@@ -43,6 +49,14 @@ const INDEX_OPTIONS_CONFLICT = 85;
 /** Servers without TTL indexes (FerretDB 1.x answers NotImplemented) still work: reads filter on expiry. */
 const NOT_SUPPORTED = new Set([115, 238]);
 const MAX_UPSERT_ATTEMPTS = 3;
+/** Browsers keep cookies of at most 4 096 bytes, so no real session id is longer. */
+const MAX_SESSION_ID_LENGTH = 4096;
+
+/** Callbacks of the repository's life that the store turns into events. */
+export interface RepositoryListeners {
+  /** A connection attempt succeeded: the first, or one after failed ones. Never after `close()`. */
+  readonly connected?: (() => void) | undefined;
+}
 
 /**
  * Sessions in one MongoDB collection, promise-native and usable without express-session.
@@ -59,14 +73,18 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   #ttlIndex: 'pending' | 'ensured' | 'unsupported' | 'failed' = 'pending';
   #closing: Promise<void> | undefined;
 
-  constructor(options: SessionRepositoryOptions = {}) {
+  constructor(options: SessionRepositoryOptions = {}, listeners: RepositoryListeners = {}) {
     this.options = resolveOptions(options);
     const { source } = this.options;
     this.#ownsClient = source.kind === 'uri';
     this.#codec = createSessionCodec(this.options);
     if (source.kind === 'uri') this.#client = createClient(source.uri, source.connectionOptions);
     if (source.kind === 'client') this.#client = source.client;
-    this.#gate = new ConnectionGate(() => this.#connect(), this.options.maxPendingOperations);
+    this.#gate = new ConnectionGate(() => this.#connect(), {
+      maxPending: this.options.maxPendingOperations,
+      timeoutMs: this.options.operationTimeoutMs,
+      onOpen: listeners.connected,
+    });
   }
 
   /** The MongoDB client, once known (at once unless it comes from `clientPromise`). */
@@ -92,9 +110,14 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return this.#ttlIndex;
   }
 
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#gate.closed;
+  }
+
   /** Connects and ensures the indexes; rejects with `ConnectionError` or `IndexError`. */
   ready(): Promise<void> {
-    return this.#gate.run(async () => {
+    return this.#gate.run('ready', async () => {
       if (this.#indexError !== undefined) throw this.#indexError;
     });
   }
@@ -103,10 +126,14 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   async get(sid: string): Promise<T | null> {
     const filter = this.#unexpired(this.#byId(sid));
     const options = { projection: { _id: 0, session: 1 }, ...this.#codec.readOptions };
-    return this.#operation('get', async (sessions) => {
-      const found = await sessions.findOne(filter, options);
-      return found === null ? null : this.#decode(found.session);
-    });
+    return this.#operation(
+      'get',
+      async (sessions) => {
+        const found = await sessions.findOne(filter, options);
+        return found === null ? null : this.#decode(found.session);
+      },
+      RETRY,
+    );
   }
 
   /** Inserts or replaces the session; one whose cookie has already expired is deleted instead. */
@@ -114,16 +141,20 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     const filter = this.#byId(sid);
     const encoded = this.#codec.encode(validId(sid), session);
     const { expires } = encoded;
-    return this.#operation('set', async (sessions) => {
-      if (expires.getTime() <= Date.now()) {
-        await sessions.deleteOne(filter);
-        return;
-      }
-      const update = { $set: { session: encoded.session, [this.options.expiresKey]: expires } };
-      await upsert(() =>
-        sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true }),
-      );
-    });
+    return this.#operation(
+      'set',
+      async (sessions) => {
+        if (expires.getTime() <= Date.now()) {
+          await sessions.deleteOne(filter);
+          return;
+        }
+        const update = { $set: { session: encoded.session, [this.options.expiresKey]: expires } };
+        await upsert(() =>
+          sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true }),
+        );
+      },
+      RETRY,
+    );
   }
 
   /**
@@ -133,14 +164,18 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   async touch(sid: string, session: T): Promise<void> {
     const filter = this.#unexpired(this.#byId(sid));
     const { set, expires } = this.#codec.encodeTouch(validId(sid), session);
-    return this.#operation('touch', async (sessions) => {
-      if (expires.getTime() <= Date.now()) {
-        await sessions.deleteOne(this.#byId(sid));
-        return;
-      }
-      const changes: Document = { ...set, [this.options.expiresKey]: expires };
-      await sessions.updateOne(filter, { $set: changes }, { ignoreUndefined: true });
-    });
+    return this.#operation(
+      'touch',
+      async (sessions) => {
+        if (expires.getTime() <= Date.now()) {
+          await sessions.deleteOne(this.#byId(sid));
+          return;
+        }
+        const changes: Document = { ...set, [this.options.expiresKey]: expires };
+        await sessions.updateOne(filter, { $set: changes }, { ignoreUndefined: true });
+      },
+      RETRY,
+    );
   }
 
   /** Deletes one session or several; ids that do not exist are ignored. */
@@ -149,9 +184,13 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     const filter: Filter<Document> = {
       [this.options.idField]: ids.length === 1 ? ids[0] : { $in: ids },
     };
-    return this.#operation('destroy', async (sessions) => {
-      await sessions.deleteMany(filter);
-    });
+    return this.#operation(
+      'destroy',
+      async (sessions) => {
+        await sessions.deleteMany(filter);
+      },
+      RETRY,
+    );
   }
 
   /** Deletes every session in the collection (the collection and its indexes stay). */
@@ -176,36 +215,55 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     });
   }
 
-  /** All unexpired sessions, each with its id as `id`. Reads them all into memory: see `sessions()`. */
-  all(): Promise<Array<T & { id: string }>> {
-    const { idField } = this.options;
+  /**
+   * All unexpired sessions, each as `{ id, session, expires }` (the iterator's shape, so a
+   * session's own `id` field is never overwritten). Reads them all into memory: see `sessions()`.
+   */
+  all(): Promise<Array<StoredSession<T>>> {
     return this.#operation('all', async (sessions) => {
       const documents = await sessions.find(this.#unexpired({}), this.#codec.readOptions).toArray();
-      return documents.flatMap((document) => {
-        const session = this.#decode(document.session);
-        return session === null ? [] : [{ ...session, id: String(document[idField]) }];
-      });
+      return documents.flatMap((document) => this.#stored(document));
     });
   }
 
-  /** Every unexpired session, read in batches from a cursor so memory stays flat. */
+  /**
+   * Every unexpired session, read in batches from a cursor so memory stays flat. Each batch has
+   * the operation deadline; `close()` ends a running iteration with `StoreClosedError`.
+   */
   async *sessions(): AsyncGenerator<StoredSession<T>, void, undefined> {
-    const collection = await this.#gate.run(async (sessions) => sessions);
-    const { idField, expiresKey } = this.options;
-    const cursor = collection.find(this.#unexpired({}), {
+    const lease = await this.#gate.lease('sessions');
+    const { operationTimeoutMs } = this.options;
+    const cursor = lease.value.find(this.#unexpired({}), {
       batchSize: 500,
       ...this.#codec.readOptions,
     });
+    // The reader may be paused at a `yield` when the store closes: close the cursor for it.
+    const abandon = () => {
+      cursor.close().catch(() => undefined);
+      lease.release();
+    };
+    lease.signal.addEventListener('abort', abandon, { once: true });
     try {
-      for await (const document of cursor) {
-        const session = this.#decode(document.session);
-        if (session === null) continue;
-        yield { id: String(document[idField]), session, expires: document[expiresKey] as Date };
+      for (;;) {
+        const next = cursor.next();
+        const document = await withDeadline(
+          next,
+          operationTimeoutMs,
+          () => new OperationTimeoutError('sessions', operationTimeoutMs),
+        ).catch((error: unknown) => {
+          next.catch(() => undefined);
+          throw lease.signal.aborted ? lease.signal.reason : wrap('sessions', error);
+        });
+        // A cursor closed under it reads as exhausted: the reason must not be lost.
+        if (lease.signal.aborted) throw lease.signal.reason;
+        if (document === null) return;
+        yield* this.#stored(document);
+        if (lease.signal.aborted) throw lease.signal.reason;
       }
-    } catch (error) {
-      throw new OperationError('sessions', error);
     } finally {
-      await cursor.close();
+      lease.signal.removeEventListener('abort', abandon);
+      lease.release();
+      await cursor.close().catch(() => undefined);
     }
   }
 
@@ -221,7 +279,11 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     });
   }
 
-  /** Lets queued and running operations finish, then closes the client if the repository created it. */
+  /**
+   * Refuses new operations (`StoreClosedError`), and those still waiting for a connection; lets
+   * running ones finish (each within its deadline) and ends running iterations; then closes the
+   * client if the repository created it. Safe to call twice.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#gate.close().then(async () => {
       if (this.#ownsClient) await this.#client?.close();
@@ -272,18 +334,37 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return undefined;
   }
 
-  /** Runs one database operation through the gate; driver errors become `OperationError`. */
+  /**
+   * Runs one database operation through the gate; driver errors become `OperationError`. An
+   * idempotent operation is tried once more on a transient error while its deadline allows.
+   */
   #operation<R>(
     name: string,
     run: (sessions: Collection<SessionDocument>) => Promise<R>,
+    retry = false,
   ): Promise<R> {
-    return this.#gate.run(async (sessions) => {
+    return this.#gate.run(name, async (sessions, deadline: Deadline) => {
       try {
         return await run(sessions);
       } catch (error) {
-        throw new OperationError(name, error);
+        if (!retry || deadline.expired || this.#gate.closed || !isTransient(error)) {
+          throw wrap(name, error);
+        }
+      }
+      try {
+        return await run(sessions);
+      } catch (error) {
+        throw wrap(name, error);
       }
     });
+  }
+
+  /** A stored document as the iterator and `all()` yield it; none when it cannot be read. */
+  #stored(document: SessionDocument): Array<StoredSession<T>> {
+    const session = this.#decode(document.session);
+    if (session === null) return [];
+    const { idField, expiresKey } = this.options;
+    return [{ id: String(document[idField]), session, expires: document[expiresKey] as Date }];
   }
 
   #byId(sid: unknown): Filter<Document> {
@@ -320,9 +401,21 @@ function createClient(uri: string, options: MongoClientOptions): MongoClient {
 }
 
 function validId(sid: unknown): string {
-  if (typeof sid !== 'string' || sid === '') throw new InvalidSessionIdError(sid);
+  if (typeof sid !== 'string' || sid === '' || sid.length > MAX_SESSION_ID_LENGTH) {
+    throw new InvalidSessionIdError(sid);
+  }
   return sid;
 }
+
+/** Passes on the store's own errors (a closed store, a timeout); wraps the driver's. */
+function wrap(operation: string, error: unknown): Error {
+  return error instanceof StoreClosedError || error instanceof OperationTimeoutError
+    ? error
+    : new OperationError(operation, error);
+}
+
+/** Marks an idempotent operation, which is tried once more on a transient error. */
+const RETRY = true;
 
 /** Concurrent upserts of one id can both try to insert; the loser retries and finds the winner's document. */
 async function upsert(write: () => Promise<unknown>): Promise<void> {
@@ -353,17 +446,4 @@ async function ensureTtlIndex(
       index: { keyPattern: { [key]: 1 }, expireAfterSeconds },
     });
   }
-}
-
-/**
- * The server's numeric error code, for errors of the driver's server error class. A client passed
- * in may come from another copy of the driver than the one this package resolves, so its errors
- * are recognised by class name as well.
- */
-function serverCode(error: unknown): number | undefined {
-  const fromServer =
-    error instanceof MongoServerError ||
-    (error instanceof Error && error.name === 'MongoServerError');
-  const code = (error as { code?: unknown } | null)?.code;
-  return fromServer && typeof code === 'number' ? code : undefined;
 }

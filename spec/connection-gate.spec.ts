@@ -42,19 +42,21 @@ function manualConnect<T>() {
 describe('the gate on its own', () => {
   test('operations issued before connecting wait, then run once connected, with one connect', async () => {
     const { connect, attempts, attempt } = manualConnect<string>();
-    const gate = new ConnectionGate(connect, 100);
-    const results = Promise.all([1, 2, 3].map((n) => gate.run(async (value) => `${value}:${n}`)));
+    const gate = new ConnectionGate(connect, { maxPending: 100, timeoutMs: 0 });
+    const results = Promise.all(
+      [1, 2, 3].map((n) => gate.run('op', async (value) => `${value}:${n}`)),
+    );
     assert.equal(attempts.length, 1);
     attempt(0).resolve('db');
     assert.deepEqual(await results, ['db:1', 'db:2', 'db:3']);
-    assert.equal(await gate.run(async (value) => value), 'db');
+    assert.equal(await gate.run('op', async (value) => value), 'db');
     assert.equal(attempts.length, 1);
   });
 
   test('a failed connection rejects every waiting operation with a ConnectionError carrying the cause', async () => {
     const { connect, attempt } = manualConnect<string>();
-    const gate = new ConnectionGate(connect, 100);
-    const waiting = [1, 2, 3].map(() => gate.run(async (value) => value));
+    const gate = new ConnectionGate(connect, { maxPending: 100, timeoutMs: 0 });
+    const waiting = [1, 2, 3].map(() => gate.run('op', async (value) => value));
     const cause = new Error('refused');
     attempt(0).reject(cause);
     for (const operation of waiting) {
@@ -69,11 +71,11 @@ describe('the gate on its own', () => {
 
   test('the next operation after a failure connects again', async () => {
     const { connect, attempts, attempt } = manualConnect<string>();
-    const gate = new ConnectionGate(connect, 100);
-    const first = gate.run(async (value) => value);
+    const gate = new ConnectionGate(connect, { maxPending: 100, timeoutMs: 0 });
+    const first = gate.run('op', async (value) => value);
     attempt(0).reject(new Error('down'));
     await assert.rejects(first, ConnectionError);
-    const second = gate.run(async (value) => value);
+    const second = gate.run('op', async (value) => value);
     assert.equal(attempts.length, 2);
     attempt(1).resolve('back');
     assert.equal(await second, 'back');
@@ -81,10 +83,10 @@ describe('the gate on its own', () => {
 
   test('past the pending bound, new operations reject at once and the waiting ones still run', async () => {
     const { connect, attempt } = manualConnect<string>();
-    const gate = new ConnectionGate(connect, 2);
-    const waiting = [gate.run(async () => 'a'), gate.run(async () => 'b')];
+    const gate = new ConnectionGate(connect, { maxPending: 2, timeoutMs: 0 });
+    const waiting = [gate.run('op', async () => 'a'), gate.run('op', async () => 'b')];
     await assert.rejects(
-      gate.run(async () => 'c'),
+      gate.run('op', async () => 'c'),
       QueueFullError,
     );
     attempt(0).resolve('db');
@@ -93,13 +95,14 @@ describe('the gate on its own', () => {
 
   test('close waits for a running operation and refuses new ones', async () => {
     const { connect, attempt } = manualConnect<string>();
-    const gate = new ConnectionGate(connect, 10);
+    const gate = new ConnectionGate(connect, { maxPending: 10, timeoutMs: 0 });
     gate.open();
     attempt(0).resolve('db');
-    await gate.run(async () => undefined);
+    await gate.run('op', async () => undefined);
     let finish: () => void = () => undefined;
     let finished = false;
     const running = gate.run(
+      'op',
       () =>
         new Promise<void>((resolve) => {
           finish = () => {
@@ -110,7 +113,7 @@ describe('the gate on its own', () => {
     );
     const closing = gate.close();
     await assert.rejects(
-      gate.run(async () => undefined),
+      gate.run('op', async () => undefined),
       StoreClosedError,
     );
     finish();

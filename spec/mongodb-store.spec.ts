@@ -185,14 +185,15 @@ const methodCases: readonly MethodCase[] = [
   },
   {
     method: 'all',
-    yields: 'the sessions with their ids',
+    yields: "the sessions as version 5's documents",
     call: (store, _sid, callback) => store.all(callback),
     callWithoutCallback: (store) => store.all(),
     check: (value, sid) => {
       assert.ok(Array.isArray(value));
       assert.equal(value.length, 1);
-      assert.equal(value[0].id, sid);
-      assert.equal(value[0].views, 1);
+      assert.equal(value[0]._id, sid);
+      assert.equal(value[0].session.views, 1);
+      assert.ok(value[0].expires instanceof Date);
     },
   },
   {

@@ -237,16 +237,25 @@ describe('length, ids, all and the iterator', () => {
     assert.deepEqual((await repository.ids()).sort(), ['a', 'b']);
   });
 
-  test('all yields unexpired sessions, each carrying its id', async () => {
+  test('all yields unexpired sessions, each with its id and expiry beside it', async () => {
     const { repository } = await withOneExpired();
     const sessions = (await repository.all()).sort((x, y) => x.id.localeCompare(y.id));
+    assert.ok(sessions.every(({ expires }) => expires instanceof Date));
     assert.deepEqual(
-      sessions.map(({ id, views }) => ({ id, views })),
+      sessions.map(({ id, session }) => ({ id, views: session.views })),
       [
         { id: 'a', views: 1 },
         { id: 'b', views: 2 },
       ],
     );
+  });
+
+  test("all leaves a session's own id field as it is", async () => {
+    const { repository } = freshRepository();
+    await repository.set('sid-1', { cookie: { expires: inAnHour() }, id: 'user-7' } as Visit);
+    const [stored] = await repository.all();
+    assert.equal(stored?.id, 'sid-1');
+    assert.equal((stored?.session as (Visit & { id: string }) | undefined)?.id, 'user-7');
   });
 
   test('ids and all work with a custom idField', async () => {
