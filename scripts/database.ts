@@ -36,7 +36,7 @@ export interface Database {
   stop(): Promise<void>;
 }
 
-type Log = (line: string) => void;
+export type Log = (line: string) => void;
 
 /** Starts (or finds) the server; see the module comment for the order of sources. */
 export async function startDatabase(log: Log = (line) => console.error(line)): Promise<Database> {
@@ -74,7 +74,8 @@ export async function startDatabase(log: Log = (line) => console.error(line)): P
   );
 }
 
-async function hasGo(): Promise<boolean> {
+/** Whether `go` runs (FerretDB is built with it). */
+export async function hasGo(): Promise<boolean> {
   try {
     await run('go', ['version']);
     return true;
@@ -89,7 +90,7 @@ async function hasGo(): Promise<boolean> {
  * the binary it builds panics at start because the module archive lacks
  * `build/version/version.txt`. So the module is downloaded, copied, given that file, and built.
  */
-async function ensureFerretDB(log: Log): Promise<string> {
+export async function ensureFerretDB(log: Log): Promise<string> {
   const binary = join(CACHE_DIR, FERRETDB_VERSION, 'ferretdb');
   if (existsSync(binary)) return binary;
 
@@ -134,24 +135,7 @@ async function makeWritable(dir: string): Promise<void> {
 async function startFerretDB(binary: string): Promise<Database> {
   const dataDir = await mkdtemp(join(tmpdir(), 'cms-ferretdb-'));
   const port = await freePort();
-  const child = spawn(
-    binary,
-    [
-      '--handler=sqlite',
-      `--sqlite-url=file:${dataDir}/`,
-      `--state-dir=${dataDir}`,
-      `--listen-addr=127.0.0.1:${port}`,
-      '--debug-addr=-',
-      '--telemetry=disable',
-      '--log-level=error',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const output: string[] = [];
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    output.push(chunk);
-    if (output.length > 50) output.shift();
-  });
+  const { child, output } = spawnFerretDB(binary, dataDir, port);
 
   // Last resort when the parent exits without calling stop(): no orphaned server, no litter.
   const onExit = () => {
@@ -176,6 +160,40 @@ async function startFerretDB(binary: string): Promise<Database> {
   return { uri, description: `FerretDB ${FERRETDB_VERSION} (SQLite backend) at ${uri}`, stop };
 }
 
+/** A FerretDB process and the last lines of its standard error, for the message when it fails. */
+export interface FerretDBChild {
+  readonly child: ChildProcess;
+  readonly output: string[];
+}
+
+/**
+ * Starts FerretDB with its SQLite backend on 127.0.0.1:`port`, keeping its data (and state) in
+ * `dataDir`; the same directory and port give the same server back after it has stopped.
+ */
+export function spawnFerretDB(binary: string, dataDir: string, port: number): FerretDBChild {
+  const child = spawn(
+    binary,
+    [
+      '--handler=sqlite',
+      `--sqlite-url=file:${dataDir}/`,
+      `--state-dir=${dataDir}`,
+      `--listen-addr=127.0.0.1:${port}`,
+      '--debug-addr=-',
+      '--telemetry=disable',
+      '--log-level=error',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const output: string[] = [];
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    output.push(chunk);
+    if (output.length > 50) output.shift();
+  });
+  // Without a listener, a failed spawn (a binary removed meanwhile) would throw from the emitter.
+  child.once('error', (error) => output.push(`spawn failed: ${error.message}`));
+  return { child, output };
+}
+
 async function startMemoryServer(): Promise<Database> {
   const { MongoMemoryServer } = await import('mongodb-memory-server-core');
   const server = await MongoMemoryServer.create({ instance: { ip: '127.0.0.1' } });
@@ -189,7 +207,8 @@ async function startMemoryServer(): Promise<Database> {
   };
 }
 
-function freePort(): Promise<number> {
+/** A loopback port nobody listens on just now (the kernel's pick). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -204,8 +223,14 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitForPing(uri: string, child: ChildProcess, output: string[]): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+/** Resolves once the server at `uri` answers ping; rejects if `child` exits first or after `timeoutMs`. */
+export async function waitForPing(
+  uri: string,
+  child: ChildProcess,
+  output: readonly string[],
+  timeoutMs = READY_TIMEOUT_MS,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -224,12 +249,11 @@ async function waitForPing(uri: string, child: ChildProcess, output: string[]): 
       await client.close();
     }
   }
-  throw new Error(
-    `FerretDB did not answer ping within ${READY_TIMEOUT_MS} ms: ${describe(lastError)}`,
-  );
+  throw new Error(`FerretDB did not answer ping within ${timeoutMs} ms: ${describe(lastError)}`);
 }
 
-function terminate(child: ChildProcess): Promise<void> {
+/** Stops `child` with SIGTERM (SIGKILL after 5 s) and resolves once it has exited. */
+export function terminate(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
