@@ -120,6 +120,8 @@ test('a SIGKILL of the database under load fails requests cleanly, loses no ackn
     responses: completed.length,
     ok: ok.length,
     failedCleanly: failed.length,
+    failedBeforeKill: failed.filter((r) => r.at < killedAt).length,
+    failedAfterRecovery: failed.filter((r) => r.at > (firstOkAfterRestart ?? endedAt)).length,
     connectionErrors: result.errors,
     timeouts: result.timeouts,
     unhandledRejections: escapes.all.length,
