@@ -61,11 +61,17 @@ export class ConnectionGate<T> {
   #connecting = false;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** Operations not yet settled in the driver: what the bound counts. */
   #pending = 0;
+  /** Operations whose caller is still waiting (each until its deadline at most): what `close` waits for. */
+  #unanswered = 0;
   #drained: (() => void) | undefined;
   readonly #release = () => {
     this.#pending -= 1;
-    if (this.#pending === 0) this.#drained?.();
+  };
+  readonly #answered = () => {
+    this.#unanswered -= 1;
+    if (this.#unanswered === 0) this.#drained?.();
   };
 
   constructor(connect: () => Promise<T>, options: GateOptions) {
@@ -98,6 +104,7 @@ export class ConnectionGate<T> {
       return Promise.reject(new QueueFullError(this.#options.maxPending));
     }
     this.#pending += 1;
+    this.#unanswered += 1;
     const deadline: DeadlineState = { expired: false, started: true };
     const value = this.#value;
     if (value !== undefined) {
@@ -133,13 +140,16 @@ export class ConnectionGate<T> {
     const value = await this.run(name, async (connected) => connected);
     if (this.#closed) throw new StoreClosedError();
     this.#pending += 1;
+    this.#unanswered += 1;
     const controller = new AbortController();
     this.#leases.add(controller);
     return {
       value,
       signal: controller.signal,
       release: () => {
-        if (this.#leases.delete(controller)) this.#release();
+        if (!this.#leases.delete(controller)) return;
+        this.#release();
+        this.#answered();
       },
     };
   }
@@ -167,8 +177,10 @@ export class ConnectionGate<T> {
 
   /**
    * Refuses new operations and aborts leases; the returned promise resolves once every operation
-   * already issued has settled, each by its deadline (without one, a connection attempt that
-   * never settles keeps waiting operations, and so `close`, waiting). Safe to call twice.
+   * already issued has been answered, each by its deadline at most (without one, a connection
+   * attempt that never settles keeps waiting operations, and so `close`, waiting). Operations
+   * that outlived their deadline in the driver are not waited for: closing the client ends them.
+   * Safe to call twice.
    */
   close(): Promise<void> {
     if (!this.#closed) {
@@ -176,7 +188,7 @@ export class ConnectionGate<T> {
       for (const lease of this.#leases) lease.abort(new StoreClosedError());
     }
     this.#closing ??= new Promise<void>((resolve) => {
-      if (this.#pending === 0) resolve();
+      if (this.#unanswered === 0) resolve();
       else this.#drained = resolve;
     });
     return this.#closing;
@@ -191,13 +203,15 @@ export class ConnectionGate<T> {
   ): Promise<R> {
     operation.then(this.#release, this.#release);
     const { timeoutMs } = this.#options;
-    return withDeadline(operation, timeoutMs, () => {
+    const answer = withDeadline(operation, timeoutMs, () => {
       deadline.expired = true;
       const timeout = new OperationTimeoutError(name, timeoutMs);
       // Still queued: p-queue drops it, which settles it and frees its place in the bound.
       if (!deadline.started) waiting?.abort(timeout);
       return timeout;
     });
+    answer.then(this.#answered, this.#answered);
+    return answer;
   }
 }
 

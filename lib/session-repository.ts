@@ -286,7 +286,15 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
    */
   close(): Promise<void> {
     this.#closing ??= this.#gate.close().then(async () => {
-      if (this.#ownsClient) await this.#client?.close();
+      if (!this.#ownsClient || this.#client === undefined) return;
+      // Closing ends the server's sessions over a fresh connection, which a frozen server never
+      // accepts (the driver then waits out connectTimeoutMS, 30 s): close waits one deadline.
+      const { operationTimeoutMs } = this.options;
+      await withDeadline(
+        this.#client.close(),
+        operationTimeoutMs,
+        () => new OperationTimeoutError('close', operationTimeoutMs),
+      ).catch(() => undefined);
     });
     return this.#closing;
   }

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setImmediate } from 'node:timers/promises';
 import { ConnectionGate } from '../lib/connection-gate.js';
 import {
   ConnectionError,
   OperationError,
+  OperationTimeoutError,
   QueueFullError,
   StoreClosedError,
 } from '../lib/errors.js';
@@ -123,6 +125,156 @@ describe('the gate on its own', () => {
   });
 });
 
+/** A promise the spec settles by hand. */
+function manual<T = void>() {
+  let resolve: (value: T) => void = () => undefined;
+  const promise = new Promise<T>((settle) => {
+    resolve = settle;
+  });
+  return { promise, resolve };
+}
+
+/** An open gate with the given bound and deadline. */
+async function openGate(maxPending: number, timeoutMs: number) {
+  const gate = new ConnectionGate(async () => 'db', { maxPending, timeoutMs });
+  await gate.run('op', async () => undefined);
+  return gate;
+}
+
+describe('the gate once open: bound, deadlines, leases', () => {
+  test('the pending bound holds after connecting: past it operations reject at once, and a settled one frees its place', async () => {
+    const gate = await openGate(2, 0);
+    const first = manual();
+    const second = manual();
+    const running = [gate.run('op', () => first.promise), gate.run('op', () => second.promise)];
+    assert.equal(gate.pending, 2);
+    await assert.rejects(
+      gate.run('op', async () => undefined),
+      QueueFullError,
+    );
+    first.resolve();
+    await running[0];
+    assert.equal(await gate.run('op', async () => 'fits again'), 'fits again');
+    second.resolve();
+    await running[1];
+    assert.equal(gate.pending, 0);
+  });
+
+  test('an operation that never settles rejects with OperationTimeoutError once its deadline passes, and keeps its place until it settles', async () => {
+    const gate = await openGate(1, 50);
+    const hung = manual();
+    const started = Date.now();
+    await assert.rejects(
+      gate.run('get', () => hung.promise),
+      (error: unknown) => {
+        assert.ok(error instanceof OperationTimeoutError);
+        assert.equal(error.code, 'OPERATION_TIMEOUT');
+        assert.equal(error.operation, 'get');
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 1_000);
+    // Still running in the driver: it still counts, so memory stays bounded.
+    await assert.rejects(
+      gate.run('op', async () => undefined),
+      QueueFullError,
+    );
+    hung.resolve();
+    await setImmediate();
+    assert.equal(await gate.run('op', async () => 'free'), 'free');
+  });
+
+  test('an operation learns that its deadline has passed, so it does not try again', async () => {
+    const gate = await openGate(10, 30);
+    const seen = manual<boolean>();
+    await assert.rejects(
+      gate.run('op', async (_value, deadline) => {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        seen.resolve(deadline.expired);
+      }),
+      OperationTimeoutError,
+    );
+    assert.equal(await seen.promise, true);
+  });
+
+  test('an operation waiting for a connection that never comes times out and gives back its place', async () => {
+    const gate = new ConnectionGate(() => new Promise<string>(() => undefined), {
+      maxPending: 1,
+      timeoutMs: 30,
+    });
+    await assert.rejects(
+      gate.run('op', async () => undefined),
+      OperationTimeoutError,
+    );
+    assert.equal(gate.pending, 0);
+    await assert.rejects(
+      gate.run('op', async () => undefined),
+      OperationTimeoutError,
+      'not QueueFullError: the expired operation left the queue',
+    );
+  });
+
+  test('close resolves once a waiting operation reaches its deadline when the connection never comes', async () => {
+    const gate = new ConnectionGate(() => new Promise<string>(() => undefined), {
+      maxPending: 10,
+      timeoutMs: 50,
+    });
+    const waiting = gate.run('op', async () => undefined);
+    waiting.catch(() => undefined);
+    const started = Date.now();
+    await gate.close();
+    assert.ok(Date.now() - started < 2_000);
+    await assert.rejects(waiting, OperationTimeoutError);
+  });
+
+  test('close aborts a held lease with StoreClosedError and does not wait for its holder', async () => {
+    const gate = await openGate(10, 0);
+    const lease = await gate.lease('sessions');
+    assert.equal(lease.value, 'db');
+    assert.equal(gate.pending, 1);
+    lease.signal.addEventListener('abort', () => lease.release());
+    await gate.close();
+    assert.ok(lease.signal.aborted);
+    assert.ok(lease.signal.reason instanceof StoreClosedError);
+    assert.equal(gate.pending, 0);
+  });
+
+  test('onOpen is called when a connection succeeds after a failed one, and not when the gate closed first', async () => {
+    const { connect, attempt } = manualConnect<string>();
+    let opened = 0;
+    const gate = new ConnectionGate(connect, {
+      maxPending: 10,
+      timeoutMs: 0,
+      onOpen: () => {
+        opened += 1;
+      },
+    });
+    const first = gate.run('op', async () => undefined);
+    attempt(0).reject(new Error('down'));
+    await assert.rejects(first, ConnectionError);
+    assert.equal(opened, 0);
+    const second = gate.run('op', async (value) => value);
+    attempt(1).resolve('back');
+    assert.equal(await second, 'back');
+    assert.equal(opened, 1);
+
+    const other = manualConnect<string>();
+    let openedAfterClose = 0;
+    const closing = new ConnectionGate(other.connect, {
+      maxPending: 10,
+      timeoutMs: 0,
+      onOpen: () => {
+        openedAfterClose += 1;
+      },
+    });
+    closing.open();
+    const closed = closing.close();
+    other.attempt(0).resolve('late');
+    await closed;
+    assert.equal(openedAfterClose, 0);
+  });
+});
+
 describe('the gate in front of a real server', () => {
   const database = useSpecDatabase(import.meta.url);
 
@@ -218,7 +370,7 @@ describe('the gate in front of a real server', () => {
       proxy = await startTcpProxy(database.uri, port);
       const back = await eventually(() => repository.get('kept'));
       assert.equal(back?.views, 1);
-      await new Promise((resolve) => setImmediate(resolve));
+      await setImmediate();
       assert.deepEqual(unhandled, []);
     } finally {
       process.off('unhandledRejection', onUnhandled);

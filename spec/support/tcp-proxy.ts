@@ -3,6 +3,13 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from 'n
 /** A loopback TCP forwarder: lets a spec make the database unreachable, then reachable again. */
 export interface TcpProxy {
   readonly port: number;
+  /**
+   * Arms a fault: the next request any client sends is swallowed and its connection cut, as a
+   * server dying mid-operation would, so that exactly that operation sees a network error.
+   */
+  cutNextRequest(): void;
+  /** Swallows everything clients send from now on, as a frozen server would (connections stay open). */
+  freeze(): void;
   /** Stops listening and cuts every forwarded connection. */
   close(): Promise<void>;
 }
@@ -20,6 +27,8 @@ export async function closedPort(): Promise<number> {
 export async function startTcpProxy(targetUri: string, port = 0): Promise<TcpProxy> {
   const target = new URL(targetUri.replace(/^mongodb:/, 'http:'));
   const sockets = new Set<Socket>();
+  let cutArmed = false;
+  let frozen = false;
   const server = createServer((client) => {
     const upstream = tcpConnect(Number(target.port || 27017), target.hostname);
     for (const socket of [client, upstream]) {
@@ -30,11 +39,27 @@ export async function startTcpProxy(targetUri: string, port = 0): Promise<TcpPro
         upstream.destroy();
       });
     }
-    client.pipe(upstream).pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      if (frozen) return;
+      if (cutArmed) {
+        cutArmed = false;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      upstream.write(chunk);
+    });
+    upstream.pipe(client);
   });
   await listen(server, port);
   return {
     port: portOf(server),
+    cutNextRequest: () => {
+      cutArmed = true;
+    },
+    freeze: () => {
+      frozen = true;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
