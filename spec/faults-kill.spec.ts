@@ -66,6 +66,7 @@ test('a SIGKILL of the database under load fails requests cleanly, loses no ackn
   const acknowledged = new Map<string, Acknowledged>();
   const unexpected: string[] = [];
   const requestErrors: string[] = [];
+  const failures = new Map<string, number>();
   const load = startLoad(app.url, (status, body, headers) => {
     if (status === 200) {
       const { id, n } = JSON.parse(body) as CreatedSession;
@@ -73,8 +74,10 @@ test('a SIGKILL of the database under load fails requests cleanly, loses no ackn
       if (cookie === undefined) unexpected.push(`a 200 without a session cookie: ${body}`);
       else acknowledged.set(id, { n, cookie, at: performance.now() });
     } else if (status >= 500 && status < 600) {
-      const { code } = JSON.parse(body) as ErrorReply;
+      const { error, code } = JSON.parse(body) as ErrorReply;
       if (code === null) unexpected.push(`${status} without a store error code: ${body}`);
+      const kind = `${error} ${code}`;
+      failures.set(kind, (failures.get(kind) ?? 0) + 1);
     } else {
       unexpected.push(`status ${status}: ${body}`);
     }
@@ -122,6 +125,7 @@ test('a SIGKILL of the database under load fails requests cleanly, loses no ackn
     failedCleanly: failed.length,
     failedBeforeKill: failed.filter((r) => r.at < killedAt).length,
     failedAfterRecovery: failed.filter((r) => r.at > (firstOkAfterRestart ?? endedAt)).length,
+    failures: Object.fromEntries(failures),
     connectionErrors: result.errors,
     timeouts: result.timeouts,
     unhandledRejections: escapes.all.length,
