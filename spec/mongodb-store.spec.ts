@@ -13,7 +13,7 @@ import {
   StoreClosedError,
 } from '../lib/index.js';
 import { useSpecDatabase } from './support/database.js';
-import { closedPort } from './support/tcp-proxy.js';
+import { closedPort, startTcpProxy } from './support/tcp-proxy.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -403,6 +403,46 @@ test('a store that cannot connect, with neither error listener nor callback, emi
   const warning = await warned;
   assert.equal(store.listenerCount('error'), 0);
   assert.match(warning.message, /Could not connect to MongoDB/);
+});
+
+test('a store whose first connection failed emits connected when an operation finds the database back', async (t) => {
+  const port = await closedPort();
+  const errors: Error[] = [];
+  let connected = 0;
+  const store = new MongoDBStore({
+    uri: `mongodb://127.0.0.1:${port}/`,
+    databaseName: database.databaseName,
+    collection: 'recovers',
+    connectionOptions: { serverSelectionTimeoutMS: 300 },
+  });
+  store.on('error', (error) => errors.push(error));
+  store.on('connected', () => {
+    connected += 1;
+  });
+  t.after(() => store.close());
+  await once(store, 'error');
+  assert.equal(connected, 0);
+
+  const proxy = await startTcpProxy(database.uri, port);
+  t.after(() => proxy.close());
+  assert.equal(await store.get('sid-1'), null);
+  await setImmediate();
+  assert.equal(connected, 1);
+  assert.equal(errors.length, 1);
+});
+
+test('a store closed at once never emits connected, though its connection attempt succeeds', async (t) => {
+  let connected = 0;
+  const store = newStore(t, { collection: 'closed_at_once' });
+  store.on('connected', () => {
+    connected += 1;
+  });
+  store.on('connect', () => {
+    connected += 1;
+  });
+  await store.close();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(connected, 0);
 });
 
 test('client and db are known at once and collection once the store is connected', async (t) => {

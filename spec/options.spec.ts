@@ -68,6 +68,27 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
     { connectionOptions: 'x' },
     /`connectionOptions`.*object/,
   ],
+  [
+    'an expires past what a Date can hold (a natural "never")',
+    { expires: Number.MAX_SAFE_INTEGER },
+    /`expires`.*at most 8000000000000000/,
+  ],
+  [
+    'an expiresAfterSeconds past 32 bits',
+    { expiresAfterSeconds: 2 ** 40 },
+    /`expiresAfterSeconds`.*from 0 to 2147483647/,
+  ],
+  ['a collection starting with $', { collection: '$bad' }, /`collection`.*no \$ or NUL/],
+  ['a collection in system.', { collection: 'system.sessions' }, /`collection`.*system\./],
+  ['a collection with NUL', { collection: 'a\0b' }, /`collection`/],
+  ['a collection name too long', { collection: 'c'.repeat(300) }, /`collection`.*255 bytes/],
+  ['a databaseName with a slash', { databaseName: 'a/b' }, /`databaseName`.*MongoDB database name/],
+  ['a databaseName with a dot', { databaseName: 'a.b' }, /`databaseName`/],
+  ['a databaseName of 64 bytes', { databaseName: 'd'.repeat(64) }, /`databaseName`.*fewer than 64/],
+  ['a negative operationTimeoutMs', { operationTimeoutMs: -1 }, /`operationTimeoutMs`/],
+  ['a fractional operationTimeoutMs', { operationTimeoutMs: 1.5 }, /`operationTimeoutMs`/],
+  ['an unknown serializer name', { serializer: 'bson' }, /`serializer`.*'document', 'json'/],
+  ['a serializer without parse', { serializer: { stringify: String } }, /`serializer`/],
 ];
 
 for (const [label, options, message] of bad) {
@@ -82,6 +103,52 @@ for (const [label, options, message] of bad) {
     );
   });
 }
+
+test('operationTimeoutMs defaults to 5 s; 0 turns the deadline off', () => {
+  assert.equal(resolveOptions().operationTimeoutMs, 5_000);
+  assert.equal(resolveOptions({ operationTimeoutMs: 0 }).operationTimeoutMs, 0);
+});
+
+test('serializer defaults to document; json and a custom one are kept', () => {
+  const custom = { stringify: JSON.stringify, parse: JSON.parse };
+  assert.equal(resolveOptions().serializer, 'document');
+  assert.equal(resolveOptions({ serializer: 'json' }).serializer, 'json');
+  assert.equal(resolveOptions({ serializer: custom }).serializer, custom);
+});
+
+test('the longest expires and expiresAfterSeconds are accepted', () => {
+  assert.equal(resolveOptions({ expires: 8e15 }).expiresMs, 8e15);
+  assert.equal(
+    resolveOptions({ expiresAfterSeconds: 2_147_483_647 }).expiresAfterSeconds,
+    2_147_483_647,
+  );
+});
+
+test('a client the store creates waits 3 s for a server unless the URI or connectionOptions say otherwise', () => {
+  const created = new SessionRepository({ uri: 'mongodb://127.0.0.1:1/' });
+  assert.equal(created.client?.options.serverSelectionTimeoutMS, 3_000);
+  const fromUri = new SessionRepository({
+    uri: 'mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=1234',
+  });
+  assert.equal(fromUri.client?.options.serverSelectionTimeoutMS, 1_234);
+  const fromOptions = new SessionRepository({
+    uri: 'mongodb://127.0.0.1:1/',
+    connectionOptions: { serverSelectionTimeoutMS: 30_000 },
+  });
+  assert.equal(fromOptions.client?.options.serverSelectionTimeoutMS, 30_000);
+});
+
+test('explicit undefined options mean the defaults', () => {
+  const resolved = resolveOptions({
+    uri: undefined,
+    collection: undefined,
+    expires: undefined,
+    operationTimeoutMs: undefined,
+    serializer: undefined,
+  });
+  assert.equal(resolved.collection, 'sessions');
+  assert.equal(resolved.expiresMs, DEFAULT_EXPIRES_MS);
+});
 
 test('a connection string the driver cannot parse throws a TypeError at construction', () => {
   assert.throws(() => new SessionRepository({ uri: 'mongodb://' }), TypeError);
