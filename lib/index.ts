@@ -2,12 +2,15 @@ export type { Callback } from './callbackify.js';
 export {
   ConnectionError,
   IndexError,
+  InvalidSessionError,
   InvalidSessionIdError,
   OperationError,
+  OperationTimeoutError,
   QueueFullError,
   SessionStoreError,
   type SessionStoreErrorCode,
   StoreClosedError,
+  UnreadableSessionError,
 } from './errors.js';
 export { default } from './factory.js';
 export {
@@ -15,10 +18,17 @@ export {
   MongoDBStore,
   type MongoDBStoreConstructor,
   type MongoDBStoreOptions,
+  type StoredSessionDocument,
 } from './mongodb-store.js';
-export type { ResolvedOptions, SessionRepositoryOptions } from './options.js';
+export type {
+  ResolvedOptions,
+  SerializerOption,
+  SessionRepositoryOptions,
+  SessionSerializer,
+} from './options.js';
 export {
   type CookieLike,
+  type RepositoryListeners,
   type SessionDocument,
   type SessionLike,
   SessionRepository,

@@ -19,6 +19,9 @@ const CLASS_NAMES = [
   'OperationError',
   'IndexError',
   'InvalidSessionIdError',
+  'InvalidSessionError',
+  'OperationTimeoutError',
+  'UnreadableSessionError',
 ] as const;
 
 before(() => {
