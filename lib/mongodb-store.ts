@@ -82,7 +82,10 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
       // Version 5 took any falsy options as "use the defaults".
       this.repository = new SessionRepository<SessionData>(
         typeof options === 'function' || options === null ? {} : options,
-        { connected: () => process.nextTick(() => this.#connected()) },
+        {
+          connected: () => process.nextTick(() => this.#connected()),
+          unreadable: (error) => process.nextTick(() => this.#report(error)),
+        },
       );
       this.repository.ready().then(
         () => process.nextTick(() => onReady?.()),
@@ -180,14 +183,23 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
      * the process down, so the failure becomes a process warning instead.
      */
     #failed(error: Error, onReady: ConnectCallback | undefined): void {
-      const listened = this.listenerCount('error') > 0;
-      if (listened) this.emit('error', error);
-      if (onReady !== undefined) onReady(error);
-      if (!listened && onReady === undefined) {
-        process.emitWarning(`connect-mongodb-session: ${error.message}`, {
-          code: 'SESSION_STORE_ERROR',
-        });
+      if (onReady === undefined) {
+        this.#report(error);
+        return;
       }
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+      onReady(error);
+    }
+
+    /** An `error` event where someone listens; a process warning where nobody does. */
+    #report(error: Error): void {
+      if (this.listenerCount('error') > 0) {
+        this.emit('error', error);
+        return;
+      }
+      process.emitWarning(`connect-mongodb-session: ${error.message}`, {
+        code: 'SESSION_STORE_ERROR',
+      });
     }
   }
 

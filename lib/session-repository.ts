@@ -15,6 +15,7 @@ import {
   OperationError,
   OperationTimeoutError,
   StoreClosedError,
+  UnreadableSessionError,
 } from './errors.js';
 import { type ResolvedOptions, resolveOptions, type SessionRepositoryOptions } from './options.js';
 import { createSessionCodec, type SessionCodec } from './session-codec.js';
@@ -56,6 +57,8 @@ const MAX_SESSION_ID_LENGTH = 4096;
 export interface RepositoryListeners {
   /** A connection attempt succeeded: the first, or one after failed ones. Never after `close()`. */
   readonly connected?: (() => void) | undefined;
+  /** A stored session could not be read; the read went on as if there were none. */
+  readonly unreadable?: ((error: UnreadableSessionError) => void) | undefined;
 }
 
 /**
@@ -67,6 +70,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   readonly #gate: ConnectionGate<Collection<SessionDocument>>;
   readonly #ownsClient: boolean;
   readonly #codec: SessionCodec;
+  readonly #listeners: RepositoryListeners;
   #client: MongoClient | undefined;
   #db: Db | undefined;
   #indexError: IndexError | undefined;
@@ -78,6 +82,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     const { source } = this.options;
     this.#ownsClient = source.kind === 'uri';
     this.#codec = createSessionCodec(this.options);
+    this.#listeners = listeners;
     if (source.kind === 'uri') this.#client = createClient(source.uri, source.connectionOptions);
     if (source.kind === 'client') this.#client = source.client;
     this.#gate = new ConnectionGate(() => this.#connect(), {
@@ -384,11 +389,16 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return { ...filter, [this.options.expiresKey]: { $gt: new Date() } };
   }
 
-  /** An unreadable stored session reads as no session: the visitor starts afresh. */
+  /** An unreadable stored session reads as no session (the visitor starts afresh), and is reported. */
   #decode(stored: unknown): T | null {
     try {
       return this.#codec.decode(stored) as T;
-    } catch {
+    } catch (error) {
+      this.#listeners.unreadable?.(
+        error instanceof UnreadableSessionError
+          ? error
+          : new UnreadableSessionError('the session codec failed', error),
+      );
       return null;
     }
   }

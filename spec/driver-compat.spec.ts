@@ -99,7 +99,7 @@ test('on driver 6 concurrent sets of one id leave one document', async () => {
 test('on driver 6 errors keep their types and codes', async () => {
   const result = await onDriver6();
   assert.equal(result.invalidIdCode, 'INVALID_SESSION_ID');
-  assert.equal(result.tooLargeCode, 'OPERATION_FAILED');
+  assert.equal(result.tooLargeCode, 'INVALID_SESSION', 'refused before it is sent');
 });
 
 test('on driver 6 MongoDBStore connects and serves sessions', async () => {
