@@ -194,12 +194,11 @@ function withServerSelectionTimeout(
   uri: string,
   connectionOptions: MongoClientOptions,
 ): MongoClientOptions {
-  if (
-    connectionOptions.serverSelectionTimeoutMS !== undefined ||
-    /[?&]serverSelectionTimeoutMS=/i.test(uri)
-  ) {
-    return connectionOptions;
-  }
+  // The driver reads option names in any case, and the last of two spellings wins.
+  const given = Object.keys(connectionOptions).some(
+    (key) => key.toLowerCase() === 'serverselectiontimeoutms',
+  );
+  if (given || /[?&]serverSelectionTimeoutMS=/i.test(uri)) return connectionOptions;
   return { ...connectionOptions, serverSelectionTimeoutMS: DEFAULT_SERVER_SELECTION_TIMEOUT_MS };
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MongoClient } from 'mongodb';
+import { MongoClient, type MongoClientOptions } from 'mongodb';
 import {
   DEFAULT_EXPIRES_MS,
   resolveOptions,
@@ -136,6 +136,11 @@ test('a client the store creates waits 3 s for a server unless the URI or connec
     connectionOptions: { serverSelectionTimeoutMS: 30_000 },
   });
   assert.equal(fromOptions.client?.options.serverSelectionTimeoutMS, 30_000);
+  const lowerCase = new SessionRepository({
+    uri: 'mongodb://127.0.0.1:1/',
+    connectionOptions: { serverselectiontimeoutms: 20_000 } as MongoClientOptions,
+  });
+  assert.equal(lowerCase.client?.options.serverSelectionTimeoutMS, 20_000);
 });
 
 test('explicit undefined options mean the defaults', () => {
