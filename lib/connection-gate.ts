@@ -56,6 +56,8 @@ export class ConnectionGate<T> {
   readonly #connect: () => Promise<T>;
   readonly #options: GateOptions;
   readonly #leases = new Set<AbortController>();
+  /** Callers of `whenOpen` waiting for the connection attempt under way. */
+  readonly #watchers = new Set<{ resolve(): void; reject(error: Error): void }>();
   #value: T | undefined;
   #round: Round = newRound();
   #connecting = false;
@@ -154,6 +156,22 @@ export class ConnectionGate<T> {
     };
   }
 
+  /**
+   * Resolves once connected, starting a connection attempt if none is under way; rejects with
+   * that attempt's `ConnectionError`, with `StoreClosedError` if the gate closes first, or at the
+   * deadline. Not an operation: it holds no place in the bound, and `close` does not wait for it.
+   */
+  whenOpen(): Promise<void> {
+    if (this.#closed) return Promise.reject(new StoreClosedError());
+    if (this.#value !== undefined) return Promise.resolve();
+    const opened = new Promise<void>((resolve, reject) => {
+      this.#watchers.add({ resolve, reject });
+    });
+    this.open();
+    const { timeoutMs } = this.#options;
+    return withDeadline(opened, timeoutMs, () => new OperationTimeoutError('ready', timeoutMs));
+  }
+
   /** Starts connecting unless connected or already connecting. Never rejects: failures reach the waiting operations. */
   open(): void {
     if (this.#value !== undefined || this.#connecting || this.#closed) return;
@@ -164,6 +182,7 @@ export class ConnectionGate<T> {
         this.#value = value;
         this.#connecting = false;
         round.queue.start();
+        this.#notify((watcher) => watcher.resolve());
         if (!this.#closed) this.#options.onOpen?.();
       },
       (error: unknown) => {
@@ -171,27 +190,40 @@ export class ConnectionGate<T> {
         this.#round = newRound();
         this.#connecting = false;
         round.queue.start();
+        const { failure } = round;
+        this.#notify((watcher) => watcher.reject(failure));
       },
     );
   }
 
   /**
    * Refuses new operations and aborts leases; the returned promise resolves once every operation
-   * already issued has been answered, each by its deadline at most (without one, a connection
-   * attempt that never settles keeps waiting operations, and so `close`, waiting). Operations
-   * that outlived their deadline in the driver are not waited for: closing the client ends them.
-   * Safe to call twice.
+   * already issued has been answered, each by its deadline at most. Operations still waiting for
+   * a connection keep their chance until their deadline; without a deadline nothing would bound
+   * that wait, so they are refused with `StoreClosedError` at once. Operations that outlived their
+   * deadline in the driver are not waited for: closing the client ends them. Safe to call twice.
    */
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       for (const lease of this.#leases) lease.abort(new StoreClosedError());
+      this.#notify((watcher) => watcher.reject(new StoreClosedError()));
+      if (this.#options.timeoutMs === 0) {
+        const round = this.#round;
+        round.failure ??= new StoreClosedError();
+        round.queue.start();
+      }
     }
     this.#closing ??= new Promise<void>((resolve) => {
       if (this.#unanswered === 0) resolve();
       else this.#drained = resolve;
     });
     return this.#closing;
+  }
+
+  #notify(settle: (watcher: { resolve(): void; reject(error: Error): void }) => void): void {
+    for (const watcher of this.#watchers) settle(watcher);
+    this.#watchers.clear();
   }
 
   /** Settles with `operation` or with a timeout, whichever comes first; counts it as pending until it settles. */

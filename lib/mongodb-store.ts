@@ -183,6 +183,11 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
      * the process down, so the failure becomes a process warning instead.
      */
     #failed(error: Error, onReady: ConnectCallback | undefined): void {
+      // Closed before it connected: the caller asked for it, so it is no news for listeners.
+      if (this.repository.closed) {
+        onReady?.(error);
+        return;
+      }
       if (onReady === undefined) {
         this.#report(error);
         return;

@@ -120,9 +120,13 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return this.#gate.closed;
   }
 
-  /** Connects and ensures the indexes; rejects with `ConnectionError` or `IndexError`. */
+  /**
+   * Connects and ensures the indexes. Rejects with `ConnectionError` or `IndexError`, with
+   * `OperationTimeoutError` past `operationTimeoutMs`, or with `StoreClosedError` if the
+   * repository closes first. Holds no place among pending operations; `close` does not wait for it.
+   */
   ready(): Promise<void> {
-    return this.#gate.run('ready', async () => {
+    return this.#gate.whenOpen().then(() => {
       if (this.#indexError !== undefined) throw this.#indexError;
     });
   }

@@ -239,6 +239,18 @@ describe('the gate once open: bound, deadlines, leases', () => {
     assert.equal(gate.pending, 0);
   });
 
+  test('whenOpen holds no place in the bound, and close rejects it with StoreClosedError without waiting for it', async () => {
+    const { connect } = manualConnect<string>();
+    const gate = new ConnectionGate(connect, { maxPending: 1, timeoutMs: 0 });
+    const opened = gate.whenOpen();
+    assert.equal(gate.pending, 0);
+    const waiting = gate.run('op', async () => 'ran');
+    await gate.close();
+    await assert.rejects(opened, StoreClosedError);
+    await assert.rejects(waiting, StoreClosedError, 'without a deadline, close refuses it');
+    await assert.rejects(gate.whenOpen(), StoreClosedError);
+  });
+
   test('onOpen is called when a connection succeeds after a failed one, and not when the gate closed first', async () => {
     const { connect, attempt } = manualConnect<string>();
     let opened = 0;

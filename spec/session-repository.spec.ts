@@ -3,8 +3,8 @@ import { describe, test } from 'node:test';
 import type { Document } from 'mongodb';
 import {
   IndexError,
+  InvalidSessionError,
   InvalidSessionIdError,
-  OperationError,
   StoreClosedError,
 } from '../lib/errors.js';
 import { type SessionLike, SessionRepository } from '../lib/session-repository.js';
@@ -364,10 +364,8 @@ describe('bad input', () => {
       user: `secret-${'x'.repeat(17 * 1024 * 1024)}`,
     };
     await assert.rejects(repository.set(secretId, tooLarge), (error: unknown) => {
-      assert.ok(error instanceof OperationError);
-      assert.equal(error.code, 'OPERATION_FAILED');
-      assert.equal(error.operation, 'set');
-      assert.ok(error.cause instanceof Error);
+      assert.ok(error instanceof InvalidSessionError, 'refused before it is sent');
+      assert.equal(error.code, 'INVALID_SESSION');
       assert.doesNotMatch(error.message, /secret/);
       return true;
     });
