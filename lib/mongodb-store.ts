@@ -1,13 +1,13 @@
 import type { SessionData, Store } from 'express-session';
 import type { Collection, Db, MongoClient } from 'mongodb';
 import { type Callback, callbackify, toError } from './callbackify.js';
-import type { ResolvedOptions, SessionRepositoryOptions } from './options.js';
+import { optionsView, type SessionRepositoryOptions, type StoreOptionsView } from './options.js';
 import { type SessionDocument, SessionRepository } from './session-repository.js';
+import { installedStoreBase, type StoreBase } from './store-base.js';
+import { withEvents } from './store-events.js';
 
 /** A session as `all()` yields it: version 5's stored document, `{ <idField>: sid, session, <expiresKey>: Date }`. */
 export type StoredSessionDocument = { [field: string]: unknown; session: SessionData };
-
-import { installedStoreBase, type StoreBase } from './store-base.js';
 
 /** Options of `MongoDBStore`: those of `SessionRepository`. */
 export type MongoDBStoreOptions = SessionRepositoryOptions;
@@ -15,17 +15,23 @@ export type MongoDBStoreOptions = SessionRepositoryOptions;
 /** Called once: with nothing when connected and indexed, with the error otherwise. */
 export type ConnectCallback = (error?: Error) => void;
 
+/** The constructor callback as version 5's types (`@types/connect-mongodb-session`) declared it. */
+export type Version5ConnectCallback = (error: Error) => void;
+
 /** An express-session store backed by a `SessionRepository`. */
 export interface MongoDBStore extends Store {
   /** The promise-native repository every method delegates to. */
   readonly repository: SessionRepository<SessionData>;
-  /** The resolved, frozen options. */
-  readonly options: ResolvedOptions;
-  /** The MongoDB client, once known. */
-  readonly client: MongoClient | undefined;
-  /** The database holding the sessions, once the client is known. */
+  /** The options under version 5's names, defaults applied, frozen (`repository.options` has the resolved form). */
+  readonly options: StoreOptionsView;
+  /**
+   * The MongoDB client: set at construction from `uri` or `client`. Typed as always there, as
+   * version 5 declared it; with `clientPromise` it is `undefined` until the promise resolves.
+   */
+  readonly client: MongoClient;
+  /** The database holding the sessions, once the client is known (at construction but for `clientPromise`). */
   readonly db: Db | undefined;
-  /** The session collection, once connected. */
+  /** The collection every operation uses, once the client is known (at construction but for `clientPromise`). */
   readonly collection: Collection<SessionDocument> | undefined;
 
   get(sid: string): Promise<SessionData | null>;
@@ -49,9 +55,19 @@ export interface MongoDBStore extends Store {
   close(callback: Callback<void>): void;
 }
 
+/** The store class; as in version 5, it may be called with or without `new`. */
 export interface MongoDBStoreConstructor {
-  new (options?: MongoDBStoreOptions, callback?: ConnectCallback): MongoDBStore;
+  new (options?: MongoDBStoreOptions | null, callback?: ConnectCallback): MongoDBStore;
+  new (
+    options: MongoDBStoreOptions | null | undefined,
+    callback: Version5ConnectCallback,
+  ): MongoDBStore;
   new (callback: ConnectCallback): MongoDBStore;
+  (options?: MongoDBStoreOptions | null, callback?: ConnectCallback): MongoDBStore;
+  (
+    options: MongoDBStoreOptions | null | undefined,
+    callback: Version5ConnectCallback,
+  ): MongoDBStore;
   readonly prototype: MongoDBStore;
 }
 
@@ -65,7 +81,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
   const existing = classes.get(Base);
   if (existing !== undefined) return existing;
 
-  class MongoDBStore extends Base implements StoreInstance {
+  class MongoDBStore extends withEvents(Base) implements StoreInstance {
     readonly repository: SessionRepository<SessionData>;
 
     constructor(
@@ -79,9 +95,8 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
           `Expected the constructor callback to be a function, got ${typeof onReady}`,
         );
       }
-      // Version 5 took any falsy options as "use the defaults".
       this.repository = new SessionRepository<SessionData>(
-        typeof options === 'function' || options === null ? {} : options,
+        typeof options === 'function' ? {} : options,
         {
           connected: () => process.nextTick(() => this.#connected()),
           unreadable: (error) => process.nextTick(() => this.#report(error)),
@@ -93,12 +108,12 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
       );
     }
 
-    get options(): ResolvedOptions {
-      return this.repository.options;
+    get options(): StoreOptionsView {
+      return optionsView(this.repository.options);
     }
 
-    get client(): MongoClient | undefined {
-      return this.repository.client;
+    get client(): MongoClient {
+      return this.repository.client as MongoClient;
     }
 
     get db(): Db | undefined {
@@ -112,63 +127,62 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     get(sid: string): Promise<SessionData | null>;
     get(sid: string, callback: Callback<SessionData | null>): void;
     get(sid: string, callback?: Callback<SessionData | null>) {
-      return callbackify(this.repository.get(sid), callback);
+      return callbackify(() => this.repository.get(sid), callback);
     }
 
     set(sid: string, session: SessionData): Promise<void>;
     set(sid: string, session: SessionData, callback: Callback<void>): void;
     set(sid: string, session: SessionData, callback?: Callback<void>) {
-      return callbackify(this.repository.set(sid, session), callback);
+      return callbackify(() => this.repository.set(sid, session), callback);
     }
 
     override touch(sid: string, session: SessionData): Promise<void>;
     override touch(sid: string, session: SessionData, callback: Callback<void>): void;
     override touch(sid: string, session: SessionData, callback?: Callback<void>) {
-      return callbackify(this.repository.touch(sid, session), callback);
+      return callbackify(() => this.repository.touch(sid, session), callback);
     }
 
     destroy(sid: string | string[]): Promise<void>;
     destroy(sid: string | string[], callback: Callback<void>): void;
     destroy(sid: string | string[], callback?: Callback<void>) {
-      return callbackify(this.repository.destroy(sid), callback);
+      return callbackify(() => this.repository.destroy(sid), callback);
     }
 
     override clear(): Promise<void>;
     override clear(callback: Callback<void>): void;
     override clear(callback?: Callback<void>) {
-      return callbackify(this.repository.clear(), callback);
+      return callbackify(() => this.repository.clear(), callback);
     }
 
     override length(): Promise<number>;
     override length(callback: Callback<number>): void;
     override length(callback?: Callback<number>) {
-      return callbackify(this.repository.length(), callback);
+      return callbackify(() => this.repository.length(), callback);
     }
 
     override all(): Promise<StoredSessionDocument[]>;
     override all(callback: Callback<StoredSessionDocument[]>): void;
     override all(callback?: Callback<StoredSessionDocument[]>) {
-      const { idField, expiresKey } = this.options;
-      const documents = this.repository.all().then((stored) =>
-        stored.map(({ id, session, expires }) => ({
+      const { idField, expiresKey } = this.repository.options;
+      const documents = async (): Promise<StoredSessionDocument[]> =>
+        (await this.repository.all()).map(({ id, session, expires }) => ({
           [idField]: id,
           session,
           [expiresKey]: expires,
-        })),
-      ) as Promise<StoredSessionDocument[]>;
+        }));
       return callbackify(documents, callback);
     }
 
     ids(): Promise<string[]>;
     ids(callback: Callback<string[]>): void;
     ids(callback?: Callback<string[]>) {
-      return callbackify(this.repository.ids(), callback);
+      return callbackify(() => this.repository.ids(), callback);
     }
 
     close(): Promise<void>;
     close(callback: Callback<void>): void;
     close(callback?: Callback<void>) {
-      return callbackify(this.repository.close(), callback);
+      return callbackify(() => this.repository.close(), callback);
     }
 
     /** On every successful connection attempt: the first, or a recovery after failed ones. */
@@ -208,7 +222,10 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     }
   }
 
-  const defined = MongoDBStore as unknown as MongoDBStoreConstructor;
+  // Version 5's store was a plain function, so `MongoDBStore(options)` without `new` worked.
+  const defined = new Proxy(MongoDBStore, {
+    apply: (target, _this, args: unknown[]) => Reflect.construct(target, args),
+  }) as unknown as MongoDBStoreConstructor;
   classes.set(Base, defined);
   return defined;
 }

@@ -98,12 +98,8 @@ const MAX_NAMESPACE_BYTES = 255;
 const RESERVED_FIELDS = new Set(['session']);
 
 /** Validates user options once and returns the frozen result; throws a `TypeError` naming the option. */
-export function resolveOptions(options: SessionRepositoryOptions = {}): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(
-      `Expected options to be an object, got \`${String(options)}\` (${typeof options})`,
-    );
-  }
+export function resolveOptions(given: SessionRepositoryOptions | null = {}): ResolvedOptions {
+  const options = asVersion5Did(given);
   const idField = fieldName('idField', options.idField ?? '_id');
   const expiresKey = fieldName('expiresKey', options.expiresKey ?? 'expires');
   if (idField === expiresKey) {
@@ -139,6 +135,76 @@ export function resolveOptions(options: SessionRepositoryOptions = {}): Resolved
       'milliseconds',
     ),
     serializer: serializerOption(options.serializer ?? 'document'),
+  });
+}
+
+/** The numeric options, which version 5 also took as numeric strings (`expires: '60000'`). */
+const NUMERIC_OPTIONS = [
+  'expires',
+  'expiresAfterSeconds',
+  'maxPendingOperations',
+  'operationTimeoutMs',
+] as const;
+
+/**
+ * Options as version 5 took them: any falsy value for "all defaults", `null` for "this one's
+ * default", and numeric strings for numbers.
+ */
+function asVersion5Did(given: unknown): SessionRepositoryOptions {
+  if (!given) return {};
+  if (typeof given !== 'object') {
+    throw new TypeError(
+      `Expected options to be an object, got \`${String(given)}\` (${typeof given})`,
+    );
+  }
+  const options: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(given)) {
+    if (value !== null) options[name] = value;
+  }
+  for (const name of NUMERIC_OPTIONS) {
+    const value = options[name];
+    if (typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value))
+      options[name] = Number(value);
+  }
+  return options as SessionRepositoryOptions;
+}
+
+/** What `store.options` shows: version 5's option names (and the newer ones), defaults applied. */
+export interface StoreOptionsView {
+  /** The connection string, when the store creates its client. */
+  readonly uri: string | undefined;
+  /** The options of the client the store creates (with the store's defaults added). */
+  readonly connectionOptions: MongoClientOptions | undefined;
+  /** The database named by the option; `null` (version 5's default) for the connection string's. */
+  readonly databaseName: string | null;
+  readonly collection: string;
+  /** Milliseconds. */
+  readonly expires: number;
+  readonly idField: string;
+  readonly expiresKey: string;
+  readonly expiresAfterSeconds: number;
+  readonly writeConcern: WriteConcernSettings | undefined;
+  readonly maxPendingOperations: number;
+  readonly operationTimeoutMs: number;
+  readonly serializer: SerializerOption;
+}
+
+/** The resolved options under version 5's names, frozen. */
+export function optionsView(resolved: ResolvedOptions): StoreOptionsView {
+  const { source } = resolved;
+  return Object.freeze({
+    uri: source.kind === 'uri' ? source.uri : undefined,
+    connectionOptions: source.kind === 'uri' ? source.connectionOptions : undefined,
+    databaseName: resolved.databaseName ?? null,
+    collection: resolved.collection,
+    expires: resolved.expiresMs,
+    idField: resolved.idField,
+    expiresKey: resolved.expiresKey,
+    expiresAfterSeconds: resolved.expiresAfterSeconds,
+    writeConcern: resolved.writeConcern,
+    maxPendingOperations: resolved.maxPendingOperations,
+    operationTimeoutMs: resolved.operationTimeoutMs,
+    serializer: resolved.serializer,
   });
 }
 

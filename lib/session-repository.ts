@@ -73,11 +73,12 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   readonly #listeners: RepositoryListeners;
   #client: MongoClient | undefined;
   #db: Db | undefined;
+  #collection: Collection<SessionDocument> | undefined;
   #indexError: IndexError | undefined;
   #ttlIndex: 'pending' | 'ensured' | 'unsupported' | 'failed' = 'pending';
   #closing: Promise<void> | undefined;
 
-  constructor(options: SessionRepositoryOptions = {}, listeners: RepositoryListeners = {}) {
+  constructor(options: SessionRepositoryOptions | null = {}, listeners: RepositoryListeners = {}) {
     this.options = resolveOptions(options);
     const { source } = this.options;
     this.#ownsClient = source.kind === 'uri';
@@ -85,6 +86,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     this.#listeners = listeners;
     if (source.kind === 'uri') this.#client = createClient(source.uri, source.connectionOptions);
     if (source.kind === 'client') this.#client = source.client;
+    if (this.#client !== undefined) this.#collection = this.#openCollection(this.#client);
     this.#gate = new ConnectionGate(() => this.#connect(), {
       maxPending: this.options.maxPendingOperations,
       timeoutMs: this.options.operationTimeoutMs,
@@ -105,9 +107,9 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return this.#db;
   }
 
-  /** The session collection, once connected. */
+  /** The session collection every operation uses: at once when the client is known, else once connected. */
   get collection(): Collection<SessionDocument> | undefined {
-    return this.#gate.value;
+    return this.#collection;
   }
 
   /** Whether the TTL index exists: `unsupported` on servers without TTL indexes (see `deleteExpired`). */
@@ -310,14 +312,18 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 
   async #connect(): Promise<Collection<SessionDocument>> {
     const client = await this.#connectedClient();
-    const { databaseName, collection: name, writeConcern } = this.options;
+    this.#collection ??= this.#openCollection(client);
+    this.#indexError = await this.#ensureIndexes(this.#collection);
+    return this.#collection;
+  }
+
+  #openCollection(client: MongoClient): Collection<SessionDocument> {
+    const { databaseName, collection, writeConcern } = this.options;
     // Sessions must read their own writes, so reads go to the primary whatever the client prefers.
-    const collection = client.db(databaseName).collection<SessionDocument>(name, {
+    return client.db(databaseName).collection<SessionDocument>(collection, {
       readPreference: ReadPreference.primary,
       ...(writeConcern === undefined ? {} : { writeConcern }),
     });
-    this.#indexError = await this.#ensureIndexes(collection);
-    return collection;
   }
 
   async #connectedClient(): Promise<MongoClient> {

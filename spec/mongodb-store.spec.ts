@@ -445,16 +445,20 @@ test('a store closed at once never emits connected, though its connection attemp
   assert.equal(connected, 0);
 });
 
-test('client and db are known at once and collection once the store is connected', async (t) => {
+test('client, db and collection are set at construction, and collection is the very object the operations use', async (t) => {
   const store = newStore(t, { collection: 'getters' });
 
   assert.ok(store.client instanceof MongoClient);
   assert.equal(store.db?.databaseName, database.databaseName);
   const collectionBeforeConnecting = store.collection;
-  assert.equal(collectionBeforeConnecting, undefined);
+  assert.equal(collectionBeforeConnecting?.collectionName, 'getters');
+  assert.equal(collectionBeforeConnecting?.dbName, database.databaseName);
   await once(store, 'connected');
-  assert.equal(store.collection?.collectionName, 'getters');
-  assert.equal(store.collection?.dbName, database.databaseName);
+  assert.equal(store.collection, collectionBeforeConnecting);
+  assert.equal(store.repository.collection, collectionBeforeConnecting);
+  await store.set('sid-1', sessionWith(4));
+  const stored = await collectionBeforeConnecting?.findOne({ _id: 'sid-1' } as never);
+  assert.equal((stored?.session as SessionData | undefined)?.views, 4);
 });
 
 test('client is the client passed in through the client option', async (t) => {
@@ -463,12 +467,16 @@ test('client is the client passed in through the client option', async (t) => {
   assert.equal(store.client, database.client);
 });
 
-test('options are the resolved options, frozen', async (t) => {
+test("options show version 5's names with defaults applied, frozen; the resolved form is the repository's", async (t) => {
   const store = await openStore(t, { expires: 5_000 });
 
-  assert.equal(store.options.expiresMs, 5_000);
+  assert.equal(store.options.expires, 5_000);
   assert.equal(store.options.idField, '_id');
+  assert.equal(store.options.expiresKey, 'expires');
+  assert.equal(store.options.expiresAfterSeconds, 0);
+  assert.equal(store.options.uri, database.uri);
   assert.ok(Object.isFrozen(store.options));
+  assert.equal(store.repository.options.expiresMs, 5_000);
 });
 
 test('close can be called twice and both calls resolve', async (t) => {

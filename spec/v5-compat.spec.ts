@@ -285,15 +285,12 @@ test("version 5's option names are accepted and resolved", async (t) => {
   const { options } = store;
   assert.equal(options.databaseName, database.databaseName);
   assert.equal(options.collection, 'v5Options');
-  assert.equal(options.expiresMs, 1000 * 60 * 60 * 24 * 14);
+  assert.equal(options.expires, 1000 * 60 * 60 * 24 * 14);
   assert.equal(options.idField, 'sessionId');
   assert.equal(options.expiresKey, 'expiresAt');
   assert.equal(options.expiresAfterSeconds, 60);
-  assert.deepEqual(options.source, {
-    kind: 'uri',
-    uri: uriWithDatabase(),
-    connectionOptions: { serverSelectionTimeoutMS: 5000 },
-  });
+  assert.equal(options.uri, uriWithDatabase());
+  assert.deepEqual(options.connectionOptions, { serverSelectionTimeoutMS: 5000 });
 });
 
 test('the expires option sets the expiry of a session whose cookie has none', async (t) => {
