@@ -30,6 +30,8 @@ namespace connectMongoDBSession {
   export type SessionSerializer = api.SessionSerializer;
   export type RepositoryListeners = api.RepositoryListeners;
   export type StoredSessionDocument = api.StoredSessionDocument;
+  export type StoreOptionsView = api.StoreOptionsView;
+  export type MongoDBSessionOptions = api.MongoDBSessionOptions;
   export type CookieLike = api.CookieLike;
   export type SessionDocument = api.SessionDocument;
   export type SessionLike = api.SessionLike;

@@ -15,6 +15,7 @@ export {
 export { default } from './factory.js';
 export {
   type ConnectCallback,
+  type MongoDBSessionOptions,
   MongoDBStore,
   type MongoDBStoreConstructor,
   type MongoDBStoreOptions,
@@ -25,6 +26,7 @@ export type {
   SerializerOption,
   SessionRepositoryOptions,
   SessionSerializer,
+  StoreOptionsView,
 } from './options.js';
 export {
   type CookieLike,

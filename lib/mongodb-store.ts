@@ -12,11 +12,14 @@ export type StoredSessionDocument = { [field: string]: unknown; session: Session
 /** Options of `MongoDBStore`: those of `SessionRepository`. */
 export type MongoDBStoreOptions = SessionRepositoryOptions;
 
-/** Called once: with nothing when connected and indexed, with the error otherwise. */
-export type ConnectCallback = (error?: Error) => void;
+/** Version 5's name for the options (`@types/connect-mongodb-session`). */
+export type MongoDBSessionOptions = MongoDBStoreOptions;
 
-/** The constructor callback as version 5's types (`@types/connect-mongodb-session`) declared it. */
-export type Version5ConnectCallback = (error: Error) => void;
+/**
+ * Called once: with nothing when connected and indexed, with the error otherwise. A callback
+ * typed `(error: Error) => void`, as version 5's types had it, fits as well.
+ */
+export type ConnectCallback = (error?: Error) => void;
 
 /** An express-session store backed by a `SessionRepository`. */
 export interface MongoDBStore extends Store {
