@@ -61,16 +61,8 @@ export interface MongoDBStore extends Store {
 /** The store class; as in version 5, it may be called with or without `new`. */
 export interface MongoDBStoreConstructor {
   new (options?: MongoDBStoreOptions | null, callback?: ConnectCallback): MongoDBStore;
-  new (
-    options: MongoDBStoreOptions | null | undefined,
-    callback: Version5ConnectCallback,
-  ): MongoDBStore;
   new (callback: ConnectCallback): MongoDBStore;
   (options?: MongoDBStoreOptions | null, callback?: ConnectCallback): MongoDBStore;
-  (
-    options: MongoDBStoreOptions | null | undefined,
-    callback: Version5ConnectCallback,
-  ): MongoDBStore;
   readonly prototype: MongoDBStore;
 }
 
