@@ -32,6 +32,7 @@ namespace connectMongoDBSession {
   export type StoredSessionDocument = api.StoredSessionDocument;
   export type StoreOptionsView = api.StoreOptionsView;
   export type MongoDBSessionOptions = api.MongoDBSessionOptions;
+  export type Version5ConnectCallback = api.Version5ConnectCallback;
   export type CookieLike = api.CookieLike;
   export type SessionDocument = api.SessionDocument;
   export type SessionLike = api.SessionLike;

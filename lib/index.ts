@@ -20,6 +20,7 @@ export {
   type MongoDBStoreConstructor,
   type MongoDBStoreOptions,
   type StoredSessionDocument,
+  type Version5ConnectCallback,
 } from './mongodb-store.js';
 export type {
   ResolvedOptions,

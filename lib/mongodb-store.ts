@@ -15,11 +15,11 @@ export type MongoDBStoreOptions = SessionRepositoryOptions;
 /** Version 5's name for the options (`@types/connect-mongodb-session`). */
 export type MongoDBSessionOptions = MongoDBStoreOptions;
 
-/**
- * Called once: with nothing when connected and indexed, with the error otherwise. A callback
- * typed `(error: Error) => void`, as version 5's types had it, fits as well.
- */
+/** Called once: with nothing when connected and indexed, with the error otherwise. */
 export type ConnectCallback = (error?: Error) => void;
+
+/** The constructor callback as version 5's types (`@types/connect-mongodb-session`) declared it. */
+export type Version5ConnectCallback = (error: Error) => void;
 
 /** An express-session store backed by a `SessionRepository`. */
 export interface MongoDBStore extends Store {
@@ -61,8 +61,16 @@ export interface MongoDBStore extends Store {
 /** The store class; as in version 5, it may be called with or without `new`. */
 export interface MongoDBStoreConstructor {
   new (options?: MongoDBStoreOptions | null, callback?: ConnectCallback): MongoDBStore;
+  new (
+    options: MongoDBStoreOptions | null | undefined,
+    callback: Version5ConnectCallback,
+  ): MongoDBStore;
   new (callback: ConnectCallback): MongoDBStore;
   (options?: MongoDBStoreOptions | null, callback?: ConnectCallback): MongoDBStore;
+  (
+    options: MongoDBStoreOptions | null | undefined,
+    callback: Version5ConnectCallback,
+  ): MongoDBStore;
   readonly prototype: MongoDBStore;
 }
 
