@@ -47,6 +47,8 @@ export interface StoredSession<T extends SessionLike> {
 
 const DUPLICATE_KEY = 11000;
 const INDEX_OPTIONS_CONFLICT = 85;
+/** An update through a path that does not exist as a document, such as `session.cookie` of a string. */
+const PATH_NOT_VIABLE = 28;
 /** Servers without TTL indexes (FerretDB 1.x answers NotImplemented) still work: reads filter on expiry. */
 const NOT_SUPPORTED = new Set([115, 238]);
 const MAX_UPSERT_ATTEMPTS = 3;
@@ -183,7 +185,16 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
           return;
         }
         const changes: Document = { ...set, [this.options.expiresKey]: expires };
-        await sessions.updateOne(filter, { $set: changes }, { ignoreUndefined: true });
+        try {
+          await sessions.updateOne(filter, { $set: changes }, { ignoreUndefined: true });
+        } catch (error) {
+          if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
+          // The stored session is a string (another store's form, or another serializer's):
+          // its cookie cannot be set alone, so the whole session is written in this store's form.
+          const whole = this.#codec.encode(sid, session);
+          const update = { $set: { session: whole.session, [this.options.expiresKey]: expires } };
+          await sessions.updateOne(filter, update, { ignoreUndefined: true });
+        }
       },
       RETRY,
     );

@@ -166,6 +166,22 @@ describe('touch', () => {
     assert.equal(await raw.countDocuments({}), 0);
   });
 
+  test('touching a session stored as a string rewrites it whole in the document form', async () => {
+    const { repository, raw } = freshRepository();
+    const expires = inAnHour();
+    const cookie = { expires: expires.toISOString(), originalMaxAge: HOUR };
+    await raw.insertOne({
+      _id: 'from-json' as never,
+      session: JSON.stringify({ cookie, views: 4 }),
+      expires,
+    });
+    const later = new Date(Date.now() + 2 * HOUR);
+    await repository.touch('from-json', { cookie: { expires: later }, views: 4 });
+    const stored = await raw.findOne({ _id: 'from-json' as never });
+    assert.deepEqual(stored?.session, { cookie: { expires: later }, views: 4 });
+    assert.equal((stored?.expires as Date).getTime(), later.getTime());
+  });
+
   test('touching an expired session does not bring it back', async () => {
     const { repository, raw } = freshRepository();
     await raw.insertOne({ _id: 'old' as never, session: { views: 1 }, expires: anHourAgo() });
