@@ -122,7 +122,9 @@ export function createSessionCodec(options: SessionCodecOptions): SessionCodec {
     decode(stored) {
       // Dispatch on what is stored, not on the option: documents (version 5's form) are read
       // whatever the serializer, so changing it keeps the sessions already stored readable.
-      if (typeof stored === 'string') return readString(stringForm, stored);
+      // A string under the document form is connect-mongo's default form, a JSON string: read
+      // it, so that switching stores logs nobody out (the next write stores a document).
+      if (typeof stored === 'string') return readString(stringForm ?? JSON_FORM, stored);
       if (!isPlainRecord(stored)) {
         throw new UnreadableSessionError(`expected a document or a string, got ${kindOf(stored)}`);
       }
@@ -470,15 +472,15 @@ interface StringForm {
   readonly diagnose: ((session: unknown) => string | undefined) | undefined;
 }
 
+const JSON_FORM: StringForm = {
+  name: 'JSON',
+  stringify: (session) => JSON.stringify(session),
+  parse: (text) => JSON.parse(text),
+  diagnose: jsonProblem,
+};
+
 function stringSerializer(serializer: 'json' | SessionSerializer): StringForm {
-  if (serializer === 'json') {
-    return {
-      name: 'JSON',
-      stringify: (session) => JSON.stringify(session),
-      parse: (text) => JSON.parse(text),
-      diagnose: jsonProblem,
-    };
-  }
+  if (serializer === 'json') return JSON_FORM;
   return {
     name: "the serializer's",
     stringify: (session) => serializer.stringify(session),
@@ -506,11 +508,7 @@ function stringified(form: StringForm, session: SessionFields): string {
   return text;
 }
 
-function readString(form: StringForm | undefined, text: string): Record<string, unknown> {
-  // Where connect-mongo's JSON strings will be read by the document form.
-  if (form === undefined) {
-    throw new UnreadableSessionError("a string, and the serializer is 'document'");
-  }
+function readString(form: StringForm, text: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = form.parse(text);

@@ -788,8 +788,16 @@ describe('decode', () => {
     });
   }
 
-  test("a stored string is unreadable for the 'document' serializer", () => {
-    assertUnreadable(() => documentCodec.decode(JSON.stringify({ [SECRET]: 1 })), /a string/);
+  test("a stored JSON string (connect-mongo's default form) is read by the 'document' serializer", () => {
+    const cookie = { expires: '2030-01-01T00:00:00.000Z', originalMaxAge: 1000 };
+    assert.deepStrictEqual(documentCodec.decode(JSON.stringify({ cookie, user: 'ann' })), {
+      cookie,
+      user: 'ann',
+    });
+  });
+
+  test("a stored string that is not JSON (connect-mongo's encrypted form) is unreadable for the 'document' serializer", () => {
+    assertUnreadable(() => documentCodec.decode(`not json ${SECRET}`), /JSON parse threw/);
   });
 
   test('reads ask the driver for bigints and Buffers', () => {

@@ -34,7 +34,8 @@ export interface SpecDatabase {
 export async function openSpecDatabase(specUrl: string): Promise<SpecDatabase> {
   const uri = testUri();
   const databaseName = databaseNameFor(specUrl);
-  const client = await new MongoClient(uri).connect();
+  // Monitored, so that a spec can count the commands an operation sends.
+  const client = await new MongoClient(uri, { monitorCommands: true }).connect();
   const db = client.db(databaseName);
   return {
     uri,
