@@ -81,11 +81,6 @@ export class ConnectionGate<T> {
     this.#options = options;
   }
 
-  /** The connected value, once there is one. */
-  get value(): T | undefined {
-    return this.#value;
-  }
-
   get closed(): boolean {
     return this.#closed;
   }
@@ -99,6 +94,7 @@ export class ConnectionGate<T> {
    * Runs `operation` with the connected value, waiting for the connection if need be. Rejects with
    * `QueueFullError` at once past the pending bound, and with `OperationTimeoutError` once
    * `name`'s deadline passes (the operation itself still counts as pending until it settles).
+   * `operation` reports failure by rejecting, never by throwing: pass an `async` function.
    */
   run<R>(name: string, operation: (value: T, deadline: Deadline) => Promise<R>): Promise<R> {
     if (this.#closed) return Promise.reject(new StoreClosedError());
@@ -110,11 +106,7 @@ export class ConnectionGate<T> {
     const deadline: DeadlineState = { expired: false, started: true };
     const value = this.#value;
     if (value !== undefined) {
-      return this.#bounded(
-        name,
-        deadline,
-        settle(() => operation(value, deadline)),
-      );
+      return this.#bounded(name, deadline, operation(value, deadline));
     }
 
     deadline.started = false;
@@ -177,7 +169,7 @@ export class ConnectionGate<T> {
     if (this.#value !== undefined || this.#connecting || this.#closed) return;
     this.#connecting = true;
     const round = this.#round;
-    settle(this.#connect).then(
+    this.#connect().then(
       (value) => {
         this.#value = value;
         this.#connecting = false;
@@ -270,15 +262,6 @@ export function withDeadline<R>(
       },
     );
   });
-}
-
-/** Calls `run`, turning a synchronous throw into a rejection, so that every outcome is a promise. */
-function settle<R>(run: () => Promise<R>): Promise<R> {
-  try {
-    return run();
-  } catch (error) {
-    return Promise.reject(error);
-  }
 }
 
 function newRound(): Round {

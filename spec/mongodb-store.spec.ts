@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { type TestContext, test } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
+import { inspect } from 'node:util';
 import type { SessionData } from 'express-session';
 import { MongoClient } from 'mongodb';
 import {
@@ -11,6 +12,7 @@ import {
   MongoDBStore,
   type MongoDBStoreOptions,
   StoreClosedError,
+  UnreadableSessionError,
 } from '../lib/index.js';
 import { useSpecDatabase } from './support/database.js';
 import { closedPort, startTcpProxy } from './support/tcp-proxy.js';
@@ -519,4 +521,22 @@ test('touch calls back without an error for a session that does not exist, and d
   const { error } = await called;
   assert.equal(error, null);
   assert.equal(await store.get('missing'), null);
+});
+
+test('a stored session that cannot be read is no session for get, and an error event for the store', async (t) => {
+  const store = await openStore(t, { collection: 'unreadable' });
+  const errors: Error[] = [];
+  store.on('error', (error) => errors.push(error));
+  await store.collection?.insertOne({
+    _id: 'sid-1' as never,
+    session: 'encrypted by another store: secret-value',
+    expires: new Date(Date.now() + HOUR_MS),
+  });
+
+  assert.equal(await store.get('sid-1'), null);
+  await setImmediate();
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0] instanceof UnreadableSessionError);
+  assert.equal((errors[0] as UnreadableSessionError).code, 'SESSION_UNREADABLE');
+  assert.doesNotMatch(inspect(errors[0]), /secret-value/);
 });
