@@ -1,0 +1,685 @@
+/**
+ * Configurations written for older MongoDB drivers and for connect-mongo, recognised so that they
+ * keep working where the meaning is unambiguous and fail with a message saying what to write
+ * instead where it is not. Pure functions of the options: no I/O. The caller emits the warnings
+ * worded here. No message ever holds an option's value (passwords, connection strings): names only.
+ */
+import type { SessionRepositoryOptions } from './options.js';
+
+/** What a translation changed, for the warning the caller emits. */
+export interface LegacyTranslation {
+  /** Names removed: options without effect in drivers 6 and 7, or old names whose new name is also given. */
+  readonly dropped: string[];
+  /** Old names and the names their values now go under. */
+  readonly renamed: Array<[from: string, to: string]>;
+  /** Sentences for the warning: why a name was dropped, or which setting cannot be honoured any more. */
+  readonly notes: string[];
+}
+
+export interface ConnectionOptionsTranslation extends LegacyTranslation {
+  /** The options to give `new MongoClient(uri, options)`. */
+  readonly options: Record<string, unknown>;
+}
+
+export interface UriTranslation extends LegacyTranslation {
+  /** The connection string, byte-identical but for the query parameters translated. */
+  readonly uri: string;
+}
+
+/** `code` of the process warning for translated driver options. */
+export const LEGACY_OPTION_WARNING_CODE = 'SESSION_STORE_LEGACY_OPTION';
+/** `code` of the process warning for an option name this store does not know. */
+export const UNKNOWN_OPTION_WARNING_CODE = 'SESSION_STORE_UNKNOWN_OPTION';
+
+/**
+ * Options of drivers 2 to 5 that have no effect in drivers 6 and 7. Driver 7 refuses every one
+ * of them (driver 6 only warns about the first two), so they are dropped.
+ */
+const REMOVED = [
+  'useNewUrlParser',
+  'useUnifiedTopology',
+  'autoReconnect',
+  'auto_reconnect',
+  'reconnectTries',
+  'reconnectInterval',
+  'bufferMaxEntries',
+  'ha',
+  'haInterval',
+  'secondaryAcceptableLatencyMS',
+  'connectWithNoPrimary',
+  'domainsEnabled',
+  'validateOptions',
+  'numberOfRetries',
+  'useRecoveryToken',
+  'native_parser',
+  // Mongoose's, never the driver's; copied into driver options all the same.
+  'useCreateIndex',
+  'useFindAndModify',
+  'promiseLibrary',
+  'logger',
+  'loggerLevel',
+  'keepAlive',
+];
+const REMOVED_NAMES = new Map(REMOVED.map((name) => [name.toLowerCase(), name]));
+
+/** Settings whose `false` asked for a behaviour drivers 4 and later no longer offer. */
+const UNHONOURED_WHEN_FALSE: Readonly<Record<string, string>> = {
+  keepalive:
+    'TCP keep-alive is always on since MongoDB driver 6, so `keepAlive: false` cannot be honoured',
+  autoreconnect:
+    'the client always reconnects since MongoDB driver 4, so `autoReconnect: false` cannot be honoured',
+  auto_reconnect:
+    'the client always reconnects since MongoDB driver 4, so `auto_reconnect: false` cannot be honoured',
+};
+
+interface Rename {
+  /** The new name for this value, or `undefined` to leave the option for the driver to judge. */
+  readonly to: (value: unknown) => string | undefined;
+  /** Names that, when given too, win over the old one (it is then dropped). */
+  readonly newer: readonly string[];
+}
+
+const always = (to: string) => (): string => to;
+
+/** A certificate (list) given as contents goes to `ca`/`crl`; a string without PEM armour is a path. */
+const contentsOrFile = (contents: string, file: string) => (value: unknown) => {
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array || Array.isArray(value)) {
+    return contents;
+  }
+  if (typeof value !== 'string') return undefined;
+  return value.includes('-----BEGIN') ? contents : file;
+};
+
+/** Connection option names that drivers 6 and 7 accept under another name, with the same value. */
+const RENAMES: ReadonlyMap<string, Rename> = new Map([
+  ['poolsize', { to: always('maxPoolSize'), newer: ['maxPoolSize'] }],
+  ['minsize', { to: always('minPoolSize'), newer: ['minPoolSize'] }],
+  ['acceptablelatencyms', { to: always('localThresholdMS'), newer: ['localThresholdMS'] }],
+  [
+    'sslpass',
+    {
+      to: always('tlsCertificateKeyFilePassword'),
+      newer: ['tlsCertificateKeyFilePassword', 'passphrase'],
+    },
+  ],
+  // `rejectUnauthorized` has the polarity of `sslValidate`; `tlsAllowInvalidCertificates` would
+  // conflict with a `tlsInsecure` given beside it.
+  [
+    'sslvalidate',
+    {
+      to: always('rejectUnauthorized'),
+      newer: ['rejectUnauthorized', 'tlsAllowInvalidCertificates', 'tlsInsecure'],
+    },
+  ],
+  ['sslca', { to: contentsOrFile('ca', 'tlsCAFile'), newer: ['ca', 'tlsCAFile'] }],
+  ['sslcrl', { to: contentsOrFile('crl', 'tlsCRLFile'), newer: ['crl', 'tlsCRLFile'] }],
+]);
+
+const NESTED_V3 =
+  'a MongoDB driver 3 group of options, removed in driver 4. Expected its options at the top level of `connectionOptions`, under their current names (for example `server.poolSize` as `maxPoolSize`)';
+
+/** Options that still mean something the drivers can do, but not under a name this module can map. */
+const REFUSED: ReadonlyMap<string, string> = new Map([
+  [
+    'sslcert',
+    'removed in MongoDB driver 6. Expected the certificate’s contents as `cert` and the key’s as `key`, or the path of one PEM file holding both as `tlsCertificateKeyFile`',
+  ],
+  [
+    'sslkey',
+    'removed in MongoDB driver 6. Expected the key’s contents as `key` and the certificate’s as `cert`, or the path of one PEM file holding both as `tlsCertificateKeyFile`',
+  ],
+  [
+    'tlscertificatefile',
+    'removed in MongoDB driver 6. Expected the path of one PEM file holding certificate and key as `tlsCertificateKeyFile`, or their contents as `cert` and `key`',
+  ],
+  ['server', NESTED_V3],
+  ['replset', NESTED_V3],
+  ['mongos', NESTED_V3],
+  ['db', NESTED_V3],
+]);
+
+/**
+ * Translates `connectionOptions` written for drivers 2 to 5 into options drivers 6 and 7 accept.
+ * Names match in any letter case, as the driver's do (the last spelling wins); an option whose value
+ * is `null` or `undefined` is kept as it is, since the driver ignores it; anything unknown here
+ * passes through for the driver to judge. When an old name and its new name are both given, the
+ * new one wins. `uri`, if given, counts as giving the options in its query.
+ * @throws {TypeError} for an option that was removed with its behaviour, naming what to use instead.
+ */
+export function translateConnectionOptions(
+  options: Record<string, unknown>,
+  uri?: string,
+): ConnectionOptionsTranslation {
+  const given = lastSpellings(options);
+  const query = uri === undefined ? new Map<string, string>() : uriQuery(uri);
+  const isGiven = (name: string) => given.has(name.toLowerCase()) || query.has(name.toLowerCase());
+  refuseRemovedWithBehaviour(given);
+
+  const out: Record<string, unknown> = {};
+  const result: ConnectionOptionsTranslation = {
+    options: out,
+    dropped: [],
+    renamed: [],
+    notes: [],
+  };
+  const supersede = (old: string, by: string) => {
+    result.dropped.push(old);
+    result.notes.push(`\`${shown(old)}\` was dropped because \`${by}\` is given too`);
+  };
+  let serviceName: [key: string, value: unknown] | undefined;
+
+  for (const [key, value] of Object.entries(options)) {
+    const lower = key.toLowerCase();
+    if (value === null || value === undefined) {
+      // Kept, unless a translated option of the same name is already there.
+      if (!Object.hasOwn(out, key)) put(out, key, value);
+    } else if (REMOVED_NAMES.has(lower) || isLegacy(lower, value, options)) {
+      if (given.get(lower)?.[0] !== key) {
+        // The driver reads only the last spelling of a name.
+        result.dropped.push(key);
+        result.notes.push(`\`${shown(key)}\` was dropped because a later spelling of it is given`);
+      } else if (REMOVED_NAMES.has(lower)) {
+        result.dropped.push(key);
+        if (value === false && UNHONOURED_WHEN_FALSE[lower] !== undefined) {
+          result.notes.push(UNHONOURED_WHEN_FALSE[lower]);
+        }
+      } else if (lower === 'gssapiservicename') {
+        serviceName = [key, value];
+      } else if (lower === 'compression') {
+        flattenCompression(value as Record<string, unknown>, out, result, isGiven, supersede);
+      } else if (lower === 'user') {
+        const password = given.get('password');
+        const newer = isGiven('auth') ? 'auth' : undefined;
+        if (newer !== undefined) {
+          supersede(key, newer);
+          if (password !== undefined) supersede(password[0], newer);
+        } else {
+          put(out, 'auth', { username: value, password: password?.[1] });
+          result.renamed.push([key, 'auth.username']);
+          if (password !== undefined) result.renamed.push([password[0], 'auth.password']);
+        }
+      } else if (lower === 'password') {
+        // Moved (or dropped) together with `user`.
+      } else if (lower === 'auth') {
+        put(out, key, renameAuthUser(value as Record<string, unknown>, result));
+      } else {
+        const rename = RENAMES.get(lower) as Rename;
+        const to = rename.to(value) as string;
+        const newer = rename.newer.find(isGiven);
+        if (newer !== undefined) supersede(key, newer);
+        else {
+          put(out, to, value);
+          result.renamed.push([key, to]);
+        }
+      }
+    } else {
+      put(out, key, value);
+    }
+  }
+  if (serviceName !== undefined) mergeServiceName(serviceName, out, query, result);
+  return result;
+}
+
+/** Whether a (non-null) option is one of the translated forms, rather than one to pass through. */
+function isLegacy(lower: string, value: unknown, options: Record<string, unknown>): boolean {
+  if (lower === 'compression') return isPlainObject(value);
+  if (lower === 'user') return true;
+  // A password alone has no user to pair with: left for the driver to report.
+  if (lower === 'password') return lastSpellings(options).has('user');
+  if (lower === 'auth') return isPlainObject(value) && value.user != null;
+  if (lower === 'gssapiservicename') return true;
+  const rename = RENAMES.get(lower);
+  return rename !== undefined && rename.to(value) !== undefined;
+}
+
+function refuseRemovedWithBehaviour(given: Map<string, [string, unknown]>): void {
+  for (const [lower, [key, value]] of given) {
+    const instead = REFUSED.get(lower);
+    if (instead === undefined) continue;
+    throw new TypeError(
+      `Unsupported \`connectionOptions.${shown(key)}\` (${describeType(value)}): ${instead}`,
+    );
+  }
+}
+
+/** Driver 3's `compression: { compressors, zlibCompressionLevel }` became two top-level options. */
+function flattenCompression(
+  compression: Record<string, unknown>,
+  out: Record<string, unknown>,
+  result: ConnectionOptionsTranslation,
+  isGiven: (name: string) => boolean,
+  supersede: (old: string, by: string) => void,
+): void {
+  for (const [key, value] of Object.entries(compression)) {
+    const old = `compression.${key}`;
+    const to = ['compressors', 'zlibCompressionLevel'].find(
+      (name) => name.toLowerCase() === key.toLowerCase(),
+    );
+    if (value === null || value === undefined) continue;
+    if (to === undefined) {
+      result.dropped.push(old);
+      result.notes.push(`\`${shown(old)}\` has no equivalent`);
+    } else if (isGiven(to)) supersede(old, to);
+    else {
+      put(out, to, value);
+      result.renamed.push([old, to]);
+    }
+  }
+}
+
+/** Driver 3's `auth: { user, password }` is `auth: { username, password }` since driver 4. */
+function renameAuthUser(
+  auth: Record<string, unknown>,
+  result: ConnectionOptionsTranslation,
+): Record<string, unknown> {
+  const renamed: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(auth)) if (key !== 'user') put(renamed, key, value);
+  if (auth.username != null) {
+    result.dropped.push('auth.user');
+    result.notes.push('`auth.user` was dropped because `auth.username` is given too');
+  } else {
+    put(renamed, 'username', auth.user);
+    result.renamed.push(['auth.user', 'auth.username']);
+  }
+  return renamed;
+}
+
+/** `gssapiServiceName` became the `SERVICE_NAME` property of `authMechanismProperties`. */
+function mergeServiceName(
+  [key, value]: [string, unknown],
+  out: Record<string, unknown>,
+  query: Map<string, string>,
+  result: ConnectionOptionsTranslation,
+): void {
+  const to = 'authMechanismProperties.SERVICE_NAME';
+  const propertiesKey = Object.keys(out).find(
+    (name) => name.toLowerCase() === 'authmechanismproperties' && out[name] != null,
+  );
+  const properties = propertiesKey === undefined ? undefined : out[propertiesKey];
+  const inUri = /(^|,)SERVICE_NAME:/.test(query.get('authmechanismproperties') ?? '');
+  if (
+    inUri ||
+    (isPlainObject(properties) && properties.SERVICE_NAME != null) ||
+    (typeof properties === 'string' && /(^|,)SERVICE_NAME:/.test(properties))
+  ) {
+    result.dropped.push(key);
+    result.notes.push(`\`${shown(key)}\` was dropped because \`${to}\` is given too`);
+  } else if (properties === undefined || propertiesKey === undefined) {
+    put(out, 'authMechanismProperties', { SERVICE_NAME: value });
+    result.renamed.push([key, to]);
+  } else if (isPlainObject(properties)) {
+    put(out, propertiesKey, { ...properties, SERVICE_NAME: value });
+    result.renamed.push([key, to]);
+  } else if (typeof properties === 'string' && typeof value === 'string') {
+    put(out, propertiesKey, `${properties},SERVICE_NAME:${value}`);
+    result.renamed.push([key, to]);
+  } else {
+    // Properties of a form the driver refuses anyway: leave both for it to report.
+    put(out, key, value);
+  }
+}
+
+/** Query parameters with a new name (`sslValidate` also with the opposite value). */
+const URI_RENAMES: ReadonlyMap<string, { readonly to: string; readonly newer: readonly string[] }> =
+  new Map([
+    ['poolsize', { to: 'maxPoolSize', newer: ['maxPoolSize'] }],
+    ['minsize', { to: 'minPoolSize', newer: ['minPoolSize'] }],
+    ['acceptablelatencyms', { to: 'localThresholdMS', newer: ['localThresholdMS'] }],
+    [
+      'sslpass',
+      {
+        to: 'tlsCertificateKeyFilePassword',
+        newer: ['tlsCertificateKeyFilePassword', 'passphrase'],
+      },
+    ],
+    ['sslca', { to: 'tlsCAFile', newer: ['tlsCAFile', 'ca'] }],
+    ['sslcrl', { to: 'tlsCRLFile', newer: ['tlsCRLFile', 'crl'] }],
+    // `rejectUnauthorized` in a query would be the string 'false', which TLS reads as true;
+    // the URI parser knows `tlsAllowInvalidCertificates`, its inverse.
+    [
+      'sslvalidate',
+      {
+        to: 'tlsAllowInvalidCertificates',
+        newer: ['tlsAllowInvalidCertificates', 'tlsInsecure', 'rejectUnauthorized'],
+      },
+    ],
+  ]);
+
+/** The parameter under its new name, raw value kept; `undefined` leaves it for the driver to report. */
+function renamedParameter(lower: string, to: string, rawValue: string): string | undefined {
+  const value = decoded(rawValue);
+  if (lower === 'sslvalidate') {
+    return value === 'true' || value === 'false'
+      ? `${to}=${value === 'true' ? 'false' : 'true'}`
+      : undefined;
+  }
+  // PEM contents in a query parameter are no path.
+  return value.includes('-----BEGIN') ? undefined : `${to}=${rawValue}`;
+}
+
+/**
+ * Translates the query of a connection string written for drivers 2 to 5: drops the options
+ * without effect and renames those with a new name (see `translateConnectionOptions`). Names
+ * match in any letter case; of two spellings the driver reads the first. Everything else, the
+ * credentials and hosts included, stays byte-identical. `connectionOptions`, if given, counts as
+ * giving new names too.
+ */
+export function translateUriOptions(
+  uri: string,
+  connectionOptions: Record<string, unknown> = {},
+): UriTranslation {
+  const result: UriTranslation = { uri, dropped: [], renamed: [], notes: [] };
+  const start = uri.indexOf('?');
+  if (start === -1) return result;
+  const end = uri.includes('#', start) ? uri.indexOf('#', start) : uri.length;
+  const parameters = uri.slice(start + 1, end).split('&');
+  const inUri = new Set(parameters.map((parameter) => decoded(nameOf(parameter)).toLowerCase()));
+  const inObject = lastSpellings(connectionOptions);
+  const isGiven = (name: string) =>
+    inUri.has(name.toLowerCase()) || inObject.has(name.toLowerCase());
+  const seen = new Set<string>();
+
+  const kept: string[] = [];
+  for (const parameter of parameters) {
+    const rawName = nameOf(parameter);
+    const name = decoded(rawName);
+    const lower = name.toLowerCase();
+    const rawValue = parameter.slice(rawName.length + 1);
+    const first = !seen.has(lower);
+    seen.add(lower);
+    const rename = URI_RENAMES.get(lower);
+    if (REMOVED_NAMES.has(lower)) {
+      result.dropped.push(name);
+      const unhonoured = UNHONOURED_WHEN_FALSE[lower];
+      if (first && decoded(rawValue) === 'false' && unhonoured !== undefined) {
+        result.notes.push(unhonoured);
+      }
+    } else if (rename === undefined) {
+      kept.push(parameter);
+    } else if (!first) {
+      // The driver reads only the first spelling of a name in a query.
+      result.dropped.push(name);
+      result.notes.push(
+        `\`${shown(name)}\` was dropped because an earlier spelling of it is given`,
+      );
+    } else {
+      const newer = rename.newer.find(isGiven);
+      const converted = renamedParameter(lower, rename.to, rawValue);
+      if (newer !== undefined) {
+        result.dropped.push(name);
+        result.notes.push(`\`${shown(name)}\` was dropped because \`${newer}\` is given too`);
+      } else if (converted === undefined) {
+        kept.push(parameter);
+      } else {
+        kept.push(converted);
+        result.renamed.push([name, rename.to]);
+        if (lower === 'sslvalidate') {
+          result.notes.push(
+            `\`${shown(name)}\` became \`tlsAllowInvalidCertificates\` with the opposite value`,
+          );
+        }
+      }
+    }
+  }
+  if (result.dropped.length === 0 && result.renamed.length === 0) return result;
+  const query = kept.length === 0 ? '' : `?${kept.join('&')}`;
+  return { ...result, uri: `${uri.slice(0, start)}${query}${uri.slice(end)}` };
+}
+
+/**
+ * The warning for a translation, or `undefined` when nothing changed. `source` names where the
+ * options were: `connectionOptions` or the connection string.
+ */
+export function legacyOptionsWarning(
+  translation: LegacyTranslation,
+  source: 'connectionOptions' | 'uri',
+): string | undefined {
+  const { dropped, renamed, notes } = translation;
+  if (dropped.length === 0 && renamed.length === 0) return undefined;
+  const where = source === 'uri' ? 'the connection string (`uri`)' : '`connectionOptions`';
+  const removed = dropped.filter((name) => REMOVED_NAMES.has(name.toLowerCase()));
+  const superseded = dropped.filter((name) => !REMOVED_NAMES.has(name.toLowerCase()));
+  const parts: string[] = [];
+  if (removed.length > 0)
+    parts.push(`dropped ${list(removed)}, which drivers 6 and 7 no longer have`);
+  if (superseded.length > 0) parts.push(`dropped ${list(superseded)}`);
+  if (renamed.length > 0) {
+    parts.push(
+      `renamed ${renamed.map(([from, to]) => `\`${shown(from)}\` to \`${to}\``).join(', ')}`,
+    );
+  }
+  const why = notes.length > 0 ? ` (${notes.join('; ')})` : '';
+  return `connect-mongodb-session: ${where} holds options of MongoDB drivers older than 6: ${parts.join('; ')}${why}. Write the current names to silence this warning.`;
+}
+
+/** Option names of this store, the ones later versions add included: none of them is reported. */
+export const KNOWN_OPTION_NAMES = [
+  'uri',
+  'connectionOptions',
+  'client',
+  'clientPromise',
+  'databaseName',
+  'collection',
+  'expires',
+  'idField',
+  'expiresKey',
+  'expiresAfterSeconds',
+  'writeConcern',
+  'maxPendingOperations',
+  'operationTimeoutMs',
+  'serializer',
+  // connect-mongo's names, with connect-mongo's meaning, that this store is to take.
+  'autoRemove',
+  'transformId',
+] as const satisfies ReadonlyArray<keyof SessionRepositoryOptions | 'autoRemove' | 'transformId'>;
+
+/** A connect-mongo option name, this store's equivalent and how to convert the value. */
+export interface ConnectMongoName {
+  readonly name: string;
+  readonly use: string;
+  readonly conversion: string;
+}
+
+/**
+ * connect-mongo's option names that would otherwise be ignored, silently changing where or how
+ * sessions are stored.
+ */
+export const CONNECT_MONGO_NAMES: readonly ConnectMongoName[] = (
+  [
+    ['mongoUrl', 'uri', 'the same connection string'],
+    ['mongoOptions', 'connectionOptions', 'the same MongoClient options'],
+    ['dbName', 'databaseName', 'the same name'],
+    ['collectionName', 'collection', 'the same name'],
+    ['ttl', 'expires', 'in milliseconds: `expires: ttl * 1000`'],
+    ['touchAfter', 'touchAfterMs', 'in milliseconds: `touchAfterMs: touchAfter * 1000`'],
+    [
+      'autoRemoveInterval',
+      'autoRemoveIntervalMs',
+      'in milliseconds: `autoRemoveIntervalMs: autoRemoveInterval * 60_000`',
+    ],
+    [
+      'stringify',
+      'serializer',
+      "`stringify: true` is `serializer: 'json'`, `stringify: false` is `serializer: 'document'`",
+    ],
+    [
+      'serialize',
+      'serializer',
+      '`serializer: { stringify, parse }`, a session to a string and back',
+    ],
+    [
+      'unserialize',
+      'serializer',
+      '`serializer: { stringify, parse }`, a session to a string and back',
+    ],
+    ['crypto', 'encryption', 'see the encryption guide'],
+    ['cryptoAdapter', 'encryption', 'see the encryption guide'],
+    ['writeOperationOptions', 'writeConcern', 'its write concern (`w`, `j`, `wtimeoutMS`)'],
+    [
+      'timestamps',
+      'nothing',
+      'this store keeps no createdAt or updatedAt fields; remove the option',
+    ],
+  ] as const
+).map(([name, use, conversion]) => ({ name, use, conversion }));
+
+const CONNECT_MONGO = new Map(CONNECT_MONGO_NAMES.map((entry) => [entry.name, entry]));
+
+/**
+ * Throws for connect-mongo's option names, naming this store's equivalent of each one given.
+ * Names match exactly, as connect-mongo reads them.
+ * @throws {TypeError}
+ */
+export function assertNoConnectMongoNames(options: object): void {
+  const found = Object.keys(options).flatMap((name) => CONNECT_MONGO.get(name) ?? []);
+  if (found.length === 0) return;
+  const advice = found
+    .map(({ name, use, conversion }) =>
+      use === 'nothing'
+        ? `\`${name}\` has no equivalent (${conversion})`
+        : `instead of \`${name}\`, \`${use}\` (${conversion})`,
+    )
+    .join('; ');
+  throw new TypeError(
+    `Expected this store's option names, got connect-mongo's ${list(found.map((entry) => entry.name))}: ${advice}`,
+  );
+}
+
+/**
+ * The option names this store does not know (connect-mongo's excepted: see
+ * `assertNoConnectMongoNames`), each with the nearest known name when one is close.
+ */
+export function checkOptionNames(
+  options: object,
+  known: readonly string[] = KNOWN_OPTION_NAMES,
+): { unknown: Array<{ name: string; nearest: string | undefined }> } {
+  const names = new Set(known);
+  return {
+    unknown: Object.keys(options)
+      .filter((name) => !names.has(name) && !CONNECT_MONGO.has(name))
+      .map((name) => ({ name, nearest: nearestName(name, known) })),
+  };
+}
+
+/** The warning for one unknown option name. */
+export function unknownOptionWarning({
+  name,
+  nearest,
+}: {
+  readonly name: string;
+  readonly nearest: string | undefined;
+}): string {
+  const hint = nearest === undefined ? '' : ` Did you mean \`${nearest}\`?`;
+  return `connect-mongodb-session: unknown option \`${shown(name)}\` is ignored.${hint}`;
+}
+
+/**
+ * The known name closest to `name` in edit distance, letter case aside, when close enough to be
+ * a slip: at most a third of the name's length (and at least 1).
+ */
+export function nearestName(name: string, known: readonly string[]): string | undefined {
+  const limit = Math.max(1, Math.floor(name.length / 3));
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const candidate of known) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance with transpositions (optimal string alignment). */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 64) return Math.abs(a.length - b.length);
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let distance = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        distance = Math.min(distance, (before[j - 2] ?? 0) + 1);
+      }
+      current.push(distance);
+    }
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** Lower-cased name → the last spelling given with a value (`null`/`undefined` ignored, as the driver does). */
+function lastSpellings(options: Record<string, unknown>): Map<string, [string, unknown]> {
+  const given = new Map<string, [string, unknown]>();
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== null && value !== undefined) given.set(key.toLowerCase(), [key, value]);
+  }
+  return given;
+}
+
+/** Lower-cased query parameter name → decoded value, the first spelling winning as in the driver. */
+function uriQuery(uri: string): Map<string, string> {
+  const query = new Map<string, string>();
+  const start = uri.indexOf('?');
+  if (start === -1) return query;
+  const end = uri.includes('#', start) ? uri.indexOf('#', start) : uri.length;
+  for (const parameter of uri.slice(start + 1, end).split('&')) {
+    const rawName = nameOf(parameter);
+    const lower = decoded(rawName).toLowerCase();
+    if (!query.has(lower)) query.set(lower, decoded(parameter.slice(rawName.length + 1)));
+  }
+  return query;
+}
+
+function nameOf(parameter: string): string {
+  const equals = parameter.indexOf('=');
+  return equals === -1 ? parameter : parameter.slice(0, equals);
+}
+
+/** As `URLSearchParams` decodes; a malformed escape is left as written. */
+function decoded(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replaceAll('+', ' '));
+  } catch {
+    return raw;
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** Sets an own property even for a key such as `__proto__`, which plain assignment would not. */
+function put(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+/** A name as a message shows it: names come from user objects, so long ones are cut. */
+function shown(name: string): string {
+  return name.length > 64 ? `${name.slice(0, 64)}…` : name;
+}
+
+function list(names: readonly string[]): string {
+  return names.map((name) => `\`${shown(name)}\``).join(', ');
+}
+
+function describeType(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (Buffer.isBuffer(value)) return 'a Buffer';
+  return `a ${typeof value}`;
+}
