@@ -1,4 +1,14 @@
 import type { MongoClient, MongoClientOptions, WriteConcernSettings } from 'mongodb';
+import {
+  assertNoConnectMongoNames,
+  checkOptionNames,
+  LEGACY_OPTION_WARNING_CODE,
+  legacyOptionsWarning,
+  translateConnectionOptions,
+  translateUriOptions,
+  UNKNOWN_OPTION_WARNING_CODE,
+  unknownOptionWarning,
+} from './legacy-options.js';
 
 /** Options of `SessionRepository` (and of `MongoDBStore`, which passes them on). */
 export interface SessionRepositoryOptions {
@@ -100,6 +110,10 @@ const RESERVED_FIELDS = new Set(['session']);
 /** Validates user options once and returns the frozen result; throws a `TypeError` naming the option. */
 export function resolveOptions(given: SessionRepositoryOptions | null = {}): ResolvedOptions {
   const options = asVersion5Did(given);
+  assertNoConnectMongoNames(options);
+  for (const unknown of checkOptionNames(options).unknown) {
+    warnOnce(unknownOptionWarning(unknown), UNKNOWN_OPTION_WARNING_CODE);
+  }
   const idField = fieldName('idField', options.idField ?? '_id');
   const expiresKey = fieldName('expiresKey', options.expiresKey ?? 'expires');
   if (idField === expiresKey) {
@@ -244,12 +258,35 @@ function resolveSource(options: SessionRepositoryOptions): ResolvedOptions['sour
       'Expected `uri` to be a MongoDB connection string starting with mongodb:// or mongodb+srv://',
     );
   }
-  const connectionOptions = optionalObject('connectionOptions', options.connectionOptions) ?? {};
+  const connectionOptions = (optionalObject('connectionOptions', options.connectionOptions) ??
+    {}) as Record<string, unknown>;
+  // Options of older drivers, which drivers 6 and 7 refuse, are dropped or renamed (see legacy-options.ts).
+  const fromUri = translateUriOptions(uri, connectionOptions);
+  const fromObject = translateConnectionOptions(connectionOptions, uri);
+  for (const [translation, source] of [
+    [fromUri, 'uri'],
+    [fromObject, 'connectionOptions'],
+  ] as const) {
+    const warning = legacyOptionsWarning(translation, source);
+    if (warning !== undefined) warnOnce(warning, LEGACY_OPTION_WARNING_CODE, 'DeprecationWarning');
+  }
   return Object.freeze({
     kind: 'uri',
-    uri,
-    connectionOptions: withServerSelectionTimeout(uri, connectionOptions),
+    uri: fromUri.uri,
+    connectionOptions: withServerSelectionTimeout(
+      fromUri.uri,
+      fromObject.options as MongoClientOptions,
+    ),
   });
+}
+
+const warned = new Set<string>();
+
+/** A process warning, once per process for each text: a store is often built more than once. */
+function warnOnce(message: string, code: string, type = 'Warning'): void {
+  if (warned.has(message)) return;
+  warned.add(message);
+  process.emitWarning(message, { type, code });
 }
 
 /**
