@@ -1,14 +1,16 @@
 import type { MongoClient, MongoClientOptions, WriteConcernSettings } from 'mongodb';
 import {
-  assertNoConnectMongoNames,
-  checkOptionNames,
   LEGACY_OPTION_WARNING_CODE,
   legacyOptionsWarning,
   translateConnectionOptions,
   translateUriOptions,
+} from './legacy-driver-options.js';
+import {
+  assertNoConnectMongoNames,
+  checkOptionNames,
   UNKNOWN_OPTION_WARNING_CODE,
   unknownOptionWarning,
-} from './legacy-options.js';
+} from './option-names.js';
 
 /** Options of `SessionRepository` (and of `MongoDBStore`, which passes them on). */
 export interface SessionRepositoryOptions {

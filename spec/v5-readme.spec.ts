@@ -22,7 +22,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { LEGACY_OPTION_WARNING_CODE } from '../lib/legacy-options.js';
+import { LEGACY_OPTION_WARNING_CODE } from '../lib/legacy-driver-options.js';
 import { useSpecDatabase } from './support/database.js';
 import { ROOT, runInSandbox } from './support/sandbox.js';
 import { closedPort } from './support/tcp-proxy.js';

@@ -1,10 +1,10 @@
 /**
- * Configurations written for older MongoDB drivers and for connect-mongo, recognised so that they
- * keep working where the meaning is unambiguous and fail with a message saying what to write
- * instead where it is not. Pure functions of the options: no I/O. The caller emits the warnings
- * worded here. No message ever holds an option's value (passwords, connection strings): names only.
+ * Configurations written for MongoDB drivers 2 to 5, recognised so that they keep working where
+ * the meaning is unambiguous and fail with a message saying what to write instead where it is not.
+ * Pure functions of the options: no I/O. The caller emits the warnings worded here. No message ever
+ * holds an option's value (passwords, connection strings): names only.
  */
-import type { SessionRepositoryOptions } from './options.js';
+import { list, shown } from './option-names.js';
 
 /** What a translation changed, for the warning the caller emits. */
 export interface LegacyTranslation {
@@ -28,8 +28,6 @@ export interface UriTranslation extends LegacyTranslation {
 
 /** `code` of the process warning for translated driver options. */
 export const LEGACY_OPTION_WARNING_CODE = 'SESSION_STORE_LEGACY_OPTION';
-/** `code` of the process warning for an option name this store does not know. */
-export const UNKNOWN_OPTION_WARNING_CODE = 'SESSION_STORE_UNKNOWN_OPTION';
 
 /**
  * Options of drivers 2 to 5 that have no effect in drivers 6 and 7. Driver 7 refuses every one
@@ -452,170 +450,6 @@ export function legacyOptionsWarning(
   return `connect-mongodb-session: ${where} holds options of MongoDB drivers older than 6: ${parts.join('; ')}${why}. Write the current names to silence this warning.`;
 }
 
-/** Option names of this store, the ones later versions add included: none of them is reported. */
-export const KNOWN_OPTION_NAMES = [
-  'uri',
-  'connectionOptions',
-  'client',
-  'clientPromise',
-  'databaseName',
-  'collection',
-  'expires',
-  'idField',
-  'expiresKey',
-  'expiresAfterSeconds',
-  'writeConcern',
-  'maxPendingOperations',
-  'operationTimeoutMs',
-  'serializer',
-  // connect-mongo's names, with connect-mongo's meaning, that this store is to take.
-  'autoRemove',
-  'transformId',
-] as const satisfies ReadonlyArray<keyof SessionRepositoryOptions | 'autoRemove' | 'transformId'>;
-
-/** A connect-mongo option name, this store's equivalent and how to convert the value. */
-export interface ConnectMongoName {
-  readonly name: string;
-  readonly use: string;
-  readonly conversion: string;
-}
-
-/**
- * connect-mongo's option names that would otherwise be ignored, silently changing where or how
- * sessions are stored.
- */
-export const CONNECT_MONGO_NAMES: readonly ConnectMongoName[] = (
-  [
-    ['mongoUrl', 'uri', 'the same connection string'],
-    ['mongoOptions', 'connectionOptions', 'the same MongoClient options'],
-    ['dbName', 'databaseName', 'the same name'],
-    ['collectionName', 'collection', 'the same name'],
-    ['ttl', 'expires', 'in milliseconds: `expires: ttl * 1000`'],
-    ['touchAfter', 'touchAfterMs', 'in milliseconds: `touchAfterMs: touchAfter * 1000`'],
-    [
-      'autoRemoveInterval',
-      'autoRemoveIntervalMs',
-      'in milliseconds: `autoRemoveIntervalMs: autoRemoveInterval * 60_000`',
-    ],
-    [
-      'stringify',
-      'serializer',
-      "`stringify: true` is `serializer: 'json'`, `stringify: false` is `serializer: 'document'`",
-    ],
-    [
-      'serialize',
-      'serializer',
-      '`serializer: { stringify, parse }`, a session to a string and back',
-    ],
-    [
-      'unserialize',
-      'serializer',
-      '`serializer: { stringify, parse }`, a session to a string and back',
-    ],
-    ['crypto', 'encryption', 'see the encryption guide'],
-    ['cryptoAdapter', 'encryption', 'see the encryption guide'],
-    ['writeOperationOptions', 'writeConcern', 'its write concern (`w`, `j`, `wtimeoutMS`)'],
-    [
-      'timestamps',
-      'nothing',
-      'this store keeps no createdAt or updatedAt fields; remove the option',
-    ],
-  ] as const
-).map(([name, use, conversion]) => ({ name, use, conversion }));
-
-const CONNECT_MONGO = new Map(CONNECT_MONGO_NAMES.map((entry) => [entry.name, entry]));
-
-/**
- * Throws for connect-mongo's option names, naming this store's equivalent of each one given.
- * Names match exactly, as connect-mongo reads them.
- * @throws {TypeError}
- */
-export function assertNoConnectMongoNames(options: object): void {
-  const found = Object.keys(options).flatMap((name) => CONNECT_MONGO.get(name) ?? []);
-  if (found.length === 0) return;
-  const advice = found
-    .map(({ name, use, conversion }) =>
-      use === 'nothing'
-        ? `\`${name}\` has no equivalent (${conversion})`
-        : `instead of \`${name}\`, \`${use}\` (${conversion})`,
-    )
-    .join('; ');
-  throw new TypeError(
-    `Expected this store's option names, got connect-mongo's ${list(found.map((entry) => entry.name))}: ${advice}`,
-  );
-}
-
-/**
- * The option names this store does not know (connect-mongo's excepted: see
- * `assertNoConnectMongoNames`), each with the nearest known name when one is close.
- */
-export function checkOptionNames(
-  options: object,
-  known: readonly string[] = KNOWN_OPTION_NAMES,
-): { unknown: Array<{ name: string; nearest: string | undefined }> } {
-  const names = new Set(known);
-  return {
-    unknown: Object.keys(options)
-      .filter((name) => !names.has(name) && !CONNECT_MONGO.has(name))
-      .map((name) => ({ name, nearest: nearestName(name, known) })),
-  };
-}
-
-/** The warning for one unknown option name. */
-export function unknownOptionWarning({
-  name,
-  nearest,
-}: {
-  readonly name: string;
-  readonly nearest: string | undefined;
-}): string {
-  const hint = nearest === undefined ? '' : ` Did you mean \`${nearest}\`?`;
-  return `connect-mongodb-session: unknown option \`${shown(name)}\` is ignored.${hint}`;
-}
-
-/**
- * The known name closest to `name` in edit distance, letter case aside, when close enough to be
- * a slip: at most a third of the name's length (and at least 1).
- */
-export function nearestName(name: string, known: readonly string[]): string | undefined {
-  const limit = Math.max(1, Math.floor(name.length / 3));
-  let best: string | undefined;
-  let bestDistance = limit + 1;
-  for (const candidate of known) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance with transpositions (optimal string alignment). */
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 64) return Math.abs(a.length - b.length);
-  let before: number[] = [];
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i += 1) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j += 1) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let distance = Math.min(
-        (previous[j] ?? 0) + 1,
-        (current[j - 1] ?? 0) + 1,
-        (previous[j - 1] ?? 0) + cost,
-      );
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        distance = Math.min(distance, (before[j - 2] ?? 0) + 1);
-      }
-      current.push(distance);
-    }
-    before = previous;
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
-}
-
 /** Lower-cased name → the last spelling given with a value (`null`/`undefined` ignored, as the driver does). */
 function lastSpellings(options: Record<string, unknown>): Map<string, [string, unknown]> {
   const given = new Map<string, [string, unknown]>();
@@ -667,15 +501,6 @@ function put(target: Record<string, unknown>, key: string, value: unknown): void
     writable: true,
     configurable: true,
   });
-}
-
-/** A name as a message shows it: names come from user objects, so long ones are cut. */
-function shown(name: string): string {
-  return name.length > 64 ? `${name.slice(0, 64)}…` : name;
-}
-
-function list(names: readonly string[]): string {
-  return names.map((name) => `\`${shown(name)}\``).join(', ');
 }
 
 function describeType(value: unknown): string {
