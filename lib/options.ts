@@ -262,7 +262,7 @@ function resolveSource(options: SessionRepositoryOptions): ResolvedOptions['sour
   }
   const connectionOptions = (optionalObject('connectionOptions', options.connectionOptions) ??
     {}) as Record<string, unknown>;
-  // Options of older drivers, which drivers 6 and 7 refuse, are dropped or renamed (see legacy-options.ts).
+  // Options of older drivers, which drivers 6 and 7 refuse, are dropped or renamed (see legacy-driver-options.ts).
   const fromUri = translateUriOptions(uri, connectionOptions);
   const fromObject = translateConnectionOptions(connectionOptions, uri);
   for (const [translation, source] of [
