@@ -82,21 +82,32 @@ async function storedDocuments(collection: string): Promise<Document[]> {
   return database.db.collection(collection).find({}).toArray();
 }
 
+/** connect-mongo 6 on `collection`, as configured on a server without TTL indexes; closed with the test. */
+function connectMongo6(
+  t: TestContext,
+  collection: string,
+  options: { stringify?: boolean; touchAfter?: number } = {},
+): Store {
+  const { default: MongoStore } = require('connect-mongo6') as typeof import('connect-mongo6');
+  const store = MongoStore.create({
+    mongoUrl: database.uri,
+    dbName: database.databaseName,
+    collectionName: collection,
+    autoRemove: 'disabled',
+    ...options,
+  });
+  t.after(() => store.close());
+  return store;
+}
+
 function nextCollection(): string {
   collectionCount += 1;
   return `switching_${collectionCount}`;
 }
 
 test('a session written by connect-mongo 6 (JSON string, its default) is read after switching, and rewritten in this store’s form on the next write', async (t) => {
-  const { default: MongoStore } = require('connect-mongo6') as typeof import('connect-mongo6');
   const collection = nextCollection();
-  const theirs = MongoStore.create({
-    mongoUrl: database.uri,
-    dbName: database.databaseName,
-    collectionName: collection,
-    autoRemove: 'disabled',
-  });
-  t.after(() => theirs.close());
+  const theirs = connectMongo6(t, collection);
   const browser = await logInWith(t, theirs);
   const [before] = await storedDocuments(collection);
   assert.equal(typeof before?.session, 'string', 'connect-mongo stored a JSON string');
@@ -110,17 +121,8 @@ test('a session written by connect-mongo 6 (JSON string, its default) is read af
 });
 
 test('a session written by connect-mongo 6 with stringify: false and touchAfter is read after switching', async (t) => {
-  const { default: MongoStore } = require('connect-mongo6') as typeof import('connect-mongo6');
   const collection = nextCollection();
-  const theirs = MongoStore.create({
-    mongoUrl: database.uri,
-    dbName: database.databaseName,
-    collectionName: collection,
-    autoRemove: 'disabled',
-    stringify: false,
-    touchAfter: 3600,
-  });
-  t.after(() => theirs.close());
+  const theirs = connectMongo6(t, collection, { stringify: false, touchAfter: 3600 });
   const browser = await logInWith(t, theirs);
   const [before] = await storedDocuments(collection);
   assert.equal(typeof before?.session, 'object');
