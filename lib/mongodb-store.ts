@@ -86,6 +86,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
 
   class MongoDBStore extends withEvents(Base) implements StoreInstance {
     readonly repository: SessionRepository<SessionData>;
+    readonly options: StoreOptionsView;
 
     constructor(
       options?: MongoDBStoreOptions | ConnectCallback | null,
@@ -105,14 +106,11 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
           unreadable: (error) => process.nextTick(() => this.#report(error)),
         },
       );
+      this.options = optionsView(this.repository.options);
       this.repository.ready().then(
         () => process.nextTick(() => onReady?.()),
         (error: unknown) => process.nextTick(() => this.#failed(toError(error), onReady)),
       );
-    }
-
-    get options(): StoreOptionsView {
-      return optionsView(this.repository.options);
     }
 
     get client(): MongoClient {
