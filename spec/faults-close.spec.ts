@@ -15,8 +15,10 @@ import { type Document, MongoClient } from 'mongodb';
 import { MongoDBStore, SessionRepository, StoreClosedError } from '../lib/index.js';
 import {
   assertStoreError,
+  type CountedSession,
   countEvents,
   ms,
+  sessionFor,
   TIMING_MARGIN_MS,
   timed,
   until,
@@ -33,15 +35,6 @@ const HOUR_MS = 60 * 60 * 1000;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixtures/store-lifecycle.ts', import.meta.url));
 
-interface Counted {
-  n: number;
-  cookie: { expires: Date };
-}
-
-function sessionFor(n: number): Counted {
-  return { n, cookie: { expires: new Date(Date.now() + HOUR_MS) } };
-}
-
 /** A promise that never settles, as a client factory stuck on DNS or a secret manager would be. */
 function never<T>(): Promise<T> {
   return new Promise<T>(() => undefined);
@@ -52,7 +45,7 @@ test('close() under load lets running operations settle cleanly, then refuses ev
 }, async (t) => {
   const server = await servers.create(t);
   if (server === undefined) return;
-  const repository = new SessionRepository<Counted>({
+  const repository = new SessionRepository<CountedSession>({
     uri: `${server.uri}faults`,
     collection: 'close_under_load',
     operationTimeoutMs: DEADLINE_MS,
@@ -156,7 +149,7 @@ test('a running sessions() iterator ends with StoreClosedError on its next step 
   if (server === undefined) return;
   const total = 1_200;
   await seed(server.uri, 'close_iterator', total);
-  const repository = new SessionRepository<Counted>({
+  const repository = new SessionRepository<CountedSession>({
     uri: `${server.uri}faults`,
     collection: 'close_iterator',
     operationTimeoutMs: DEADLINE_MS,

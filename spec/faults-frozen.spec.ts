@@ -6,7 +6,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MongoDBStore, SessionRepository } from '../lib/index.js';
-import { assertStoreError, countEvents, ms, TIMING_MARGIN_MS, timed } from './support/faults.js';
+import {
+  assertStoreError,
+  type CountedSession,
+  countEvents,
+  ms,
+  sessionFor,
+  TIMING_MARGIN_MS,
+  timed,
+} from './support/faults.js';
 import { useFerretDBServers } from './support/ferretdb-process.js';
 import { HttpClient } from './support/http.js';
 import { type ErrorReply, startSessionApp } from './support/session-app.js';
@@ -16,16 +24,6 @@ const servers = useFerretDBServers();
 const escapes = useUnhandledRejectionRecorder();
 
 const DEADLINE_MS = 1_000;
-const HOUR_MS = 60 * 60 * 1000;
-
-interface CountedSession {
-  n: number;
-  cookie: { expires: Date };
-}
-
-function sessionFor(n: number): CountedSession {
-  return { n, cookie: { expires: new Date(Date.now() + HOUR_MS) } };
-}
 
 test('operations on a frozen database reject with OperationTimeoutError at their deadline, and succeed again once it resumes', {
   timeout: 60_000,

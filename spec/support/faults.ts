@@ -72,3 +72,13 @@ export async function until(
 export function ms(value: number): string {
   return `${Math.round(value)} ms`;
 }
+
+/** A session of the fault specs: a counter, and a cookie that expires in an hour. */
+export interface CountedSession {
+  n: number;
+  cookie: { expires: Date };
+}
+
+export function sessionFor(n: number): CountedSession {
+  return { n, cookie: { expires: new Date(Date.now() + 60 * 60 * 1000) } };
+}
