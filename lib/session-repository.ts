@@ -18,7 +18,7 @@ import {
   UnreadableSessionError,
 } from './errors.js';
 import { type ResolvedOptions, resolveOptions, type SessionRepositoryOptions } from './options.js';
-import { createSessionCodec, type SessionCodec } from './session-codec.js';
+import { createSessionCodec, type EncodedSession, type SessionCodec } from './session-codec.js';
 
 /** The part of a session cookie the repository reads: its expiry. */
 export interface CookieLike {
@@ -152,7 +152,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   /** Inserts or replaces the session; one whose cookie has already expired is deleted instead. */
   async set(sid: string, session: T): Promise<void> {
     const filter = this.#byId(sid);
-    const encoded = this.#codec.encode(validId(sid), session);
+    const encoded = this.#codec.encode(sid, session);
     const { expires } = encoded;
     return this.#operation(
       'set',
@@ -161,7 +161,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
           await sessions.deleteOne(filter);
           return;
         }
-        const update = { $set: { session: encoded.session, [this.options.expiresKey]: expires } };
+        const update = this.#replacement(encoded);
         await upsert(() =>
           sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true }),
         );
@@ -175,13 +175,14 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
    * expired, stays gone: touching it is not an error and does not bring it back.
    */
   async touch(sid: string, session: T): Promise<void> {
-    const filter = this.#unexpired(this.#byId(sid));
-    const { set, expires } = this.#codec.encodeTouch(validId(sid), session);
+    const byId = this.#byId(sid);
+    const filter = this.#unexpired(byId);
+    const { set, expires } = this.#codec.encodeTouch(sid, session);
     return this.#operation(
       'touch',
       async (sessions) => {
         if (expires.getTime() <= Date.now()) {
-          await sessions.deleteOne(this.#byId(sid));
+          await sessions.deleteOne(byId);
           return;
         }
         const changes: Document = { ...set, [this.options.expiresKey]: expires };
@@ -191,8 +192,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
           if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
           // The stored session is a string (another store's form, or another serializer's):
           // its cookie cannot be set alone, so the whole session is written in this store's form.
-          const whole = this.#codec.encode(sid, session);
-          const update = { $set: { session: whole.session, [this.options.expiresKey]: expires } };
+          const update = this.#replacement(this.#codec.encode(sid, session));
           await sessions.updateOne(filter, update, { ignoreUndefined: true });
         }
       },
@@ -399,6 +399,11 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     if (session === null) return [];
     const { idField, expiresKey } = this.options;
     return [{ id: String(document[idField]), session, expires: document[expiresKey] as Date }];
+  }
+
+  /** The update that writes a whole session and its expiry. */
+  #replacement({ session, expires }: EncodedSession): Document {
+    return { $set: { session, [this.options.expiresKey]: expires } };
   }
 
   #byId(sid: unknown): Filter<Document> {
