@@ -68,14 +68,16 @@ export async function startTcpProxy(targetUri: string, port = 0): Promise<TcpPro
   };
 }
 
-function listen(server: Server, port: number): Promise<void> {
+/** Listens on 127.0.0.1:`port` (0 for any free one). */
+export function listen(server: Server, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
 }
 
-function portOf(server: Server): number {
+/** The port a listening server was given. */
+export function portOf(server: Server): number {
   const address = server.address();
   if (address === null || typeof address !== 'object') throw new Error('server has no port');
   return address.port;
