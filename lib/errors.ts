@@ -91,14 +91,19 @@ export class UnreadableSessionError extends SessionStoreError {
   }
 }
 
-/** Creating or updating the collection's indexes failed; the store still reads and writes. */
+/**
+ * An index could not be created or changed, for a reason retrying does not cure; the store still
+ * reads and writes. The message says what to do; it quotes no driver text, which can quote a
+ * duplicate session id.
+ */
 export class IndexError extends SessionStoreError {
   override readonly name = 'IndexError';
+  /** Which index: the TTL index on the expiry field or the unique index on `idField`. */
+  readonly index: 'ttl' | 'unique';
 
-  constructor(index: string, cause: unknown) {
-    super(`Could not ensure the ${index} index: ${driverMessage(cause)}`, 'INDEX_FAILED', {
-      cause,
-    });
+  constructor(index: 'ttl' | 'unique', problem: string, cause: unknown) {
+    super(`${problem} (${driverSummary(cause)})`, 'INDEX_FAILED', { cause });
+    this.index = index;
   }
 }
 

@@ -27,6 +27,9 @@ namespace connectMongoDBSession {
   export type ResolvedOptions = api.ResolvedOptions;
   export type SessionRepositoryOptions = api.SessionRepositoryOptions;
   export type SerializerOption = api.SerializerOption;
+  export type AutoRemoveOption = api.AutoRemoveOption;
+  export type IndexState = api.IndexState;
+  export type IndexStatus = api.IndexStatus;
   export type SessionSerializer = api.SessionSerializer;
   export type RepositoryListeners = api.RepositoryListeners;
   export type StoredSessionDocument = api.StoredSessionDocument;

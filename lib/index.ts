@@ -12,6 +12,7 @@ export {
   StoreClosedError,
   UnreadableSessionError,
 } from './errors.js';
+export type { IndexState, IndexStatus } from './expiry-tasks.js';
 export { default } from './factory.js';
 export {
   type ConnectCallback,
@@ -23,6 +24,7 @@ export {
   type Version5ConnectCallback,
 } from './mongodb-store.js';
 export type {
+  AutoRemoveOption,
   ResolvedOptions,
   SerializerOption,
   SessionRepositoryOptions,

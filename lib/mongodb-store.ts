@@ -1,7 +1,12 @@
 import type { SessionData, Store } from 'express-session';
 import type { Collection, Db, MongoClient } from 'mongodb';
 import { type Callback, callbackify, toError } from './callbackify.js';
-import { optionsView, type SessionRepositoryOptions, type StoreOptionsView } from './options.js';
+import {
+  type AutoRemoveOption,
+  optionsView,
+  type SessionRepositoryOptions,
+  type StoreOptionsView,
+} from './options.js';
 import { type SessionDocument, SessionRepository } from './session-repository.js';
 import { installedStoreBase, type StoreBase } from './store-base.js';
 import { withEvents } from './store-events.js';
@@ -15,7 +20,7 @@ export type MongoDBStoreOptions = SessionRepositoryOptions;
 /** Version 5's name for the options (`@types/connect-mongodb-session`). */
 export type MongoDBSessionOptions = MongoDBStoreOptions;
 
-/** Called once: with nothing when connected and indexed, with the error otherwise. */
+/** Called once: with nothing when connected, with the error otherwise (indexes: see `repository.whenIndexed()`). */
 export type ConnectCallback = (error?: Error) => void;
 
 /** The constructor callback as version 5's types (`@types/connect-mongodb-session`) declared it. */
@@ -36,6 +41,8 @@ export interface MongoDBStore extends Store {
   readonly db: Db | undefined;
   /** The collection every operation uses, once the client is known (at construction but for `clientPromise`). */
   readonly collection: Collection<SessionDocument> | undefined;
+  /** Who deletes expired sessions: `autoRemove`, or `'interval'` where the server has no TTL indexes. */
+  readonly autoRemove: AutoRemoveOption;
 
   get(sid: string): Promise<SessionData | null>;
   get(sid: string, callback: Callback<SessionData | null>): void;
@@ -104,6 +111,8 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
         {
           connected: () => process.nextTick(() => this.#connected()),
           unreadable: (error) => process.nextTick(() => this.#report(error)),
+          indexFailed: (error) => process.nextTick(() => this.#report(error)),
+          sweepFailed: (error) => process.nextTick(() => this.#report(toError(error))),
         },
       );
       this.options = optionsView(this.repository.options);
@@ -123,6 +132,10 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
 
     get collection(): Collection<SessionDocument> | undefined {
       return this.repository.collection;
+    }
+
+    get autoRemove(): AutoRemoveOption {
+      return this.repository.autoRemove;
     }
 
     get(sid: string): Promise<SessionData | null>;

@@ -24,10 +24,13 @@ export const KNOWN_OPTION_NAMES = [
   'maxPendingOperations',
   'operationTimeoutMs',
   'serializer',
-  // connect-mongo's names, with connect-mongo's meaning, that this store is to take.
   'autoRemove',
+  'autoRemoveIntervalMs',
+  'touchAfterMs',
+  'manageIndexes',
+  // connect-mongo's name, with connect-mongo's meaning, that this store is to take.
   'transformId',
-] as const satisfies ReadonlyArray<keyof SessionRepositoryOptions | 'autoRemove' | 'transformId'>;
+] as const satisfies ReadonlyArray<keyof SessionRepositoryOptions | 'transformId'>;
 
 /** A connect-mongo option name, this store's equivalent and how to convert the value. */
 export interface ConnectMongoName {

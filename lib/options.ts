@@ -11,6 +11,7 @@ import {
   UNKNOWN_OPTION_WARNING_CODE,
   unknownOptionWarning,
 } from './option-names.js';
+import { warnOnce } from './warnings.js';
 
 /** Options of `SessionRepository` (and of `MongoDBStore`, which passes them on). */
 export interface SessionRepositoryOptions {
@@ -62,7 +63,32 @@ export interface SessionRepositoryOptions {
    * @default 'document'
    */
   readonly serializer?: SerializerOption | undefined;
+  /**
+   * Who deletes expired sessions: `'native'` MongoDB's TTL monitor, through a TTL index the store
+   * creates (on servers without TTL indexes, such as FerretDB 1.x, the store falls back to
+   * `'interval'` by itself and says so once); `'interval'` the store, on a timer; `'disabled'`
+   * nobody (you do, with `deleteExpired()` or your own index). Reads ignore expired sessions in
+   * every mode. @default 'native'
+   */
+  readonly autoRemove?: AutoRemoveOption | undefined;
+  /** How often `'interval'` deletes expired sessions, in milliseconds. @default 60_000 */
+  readonly autoRemoveIntervalMs?: number | undefined;
+  /**
+   * Lazy touch: a `touch` within this many milliseconds of the session's last write sends
+   * nothing, so an active session costs one write per window instead of one per request. The
+   * window never exceeds a tenth of the session's lifetime, so no session seen within nine tenths
+   * of its lifetime expires. `0` writes on every touch. @default 60_000
+   */
+  readonly touchAfterMs?: number | undefined;
+  /**
+   * Whether the store creates its indexes (the TTL index and the unique index on a custom
+   * `idField`). Turn it off for database users without the right to create indexes, and create
+   * them yourself (see the backends guide). @default true
+   */
+  readonly manageIndexes?: boolean | undefined;
 }
+
+export type AutoRemoveOption = 'native' | 'interval' | 'disabled';
 
 /** A serializer of your own: a session to a string and back, as connect-redis takes. */
 export interface SessionSerializer {
@@ -89,11 +115,20 @@ export interface ResolvedOptions {
   /** `0`: no deadline. */
   readonly operationTimeoutMs: number;
   readonly serializer: SerializerOption;
+  readonly autoRemove: AutoRemoveOption;
+  readonly autoRemoveIntervalMs: number;
+  /** `0`: every touch writes. */
+  readonly touchAfterMs: number;
+  readonly manageIndexes: boolean;
 }
 
 export const DEFAULT_URI = 'mongodb://127.0.0.1:27017/test';
 export const DEFAULT_EXPIRES_MS = 14 * 24 * 60 * 60 * 1000;
 export const DEFAULT_OPERATION_TIMEOUT_MS = 5_000;
+export const DEFAULT_AUTO_REMOVE_INTERVAL_MS = 60_000;
+export const DEFAULT_TOUCH_AFTER_MS = 60_000;
+/** The longest delay `setTimeout` keeps: past it, a timer fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 /** The server-selection timeout of clients the store creates, unless the user sets one. */
 export const DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 3_000;
 /**
@@ -123,6 +158,11 @@ export function resolveOptions(given: SessionRepositoryOptions | null = {}): Res
       `Expected \`idField\` and \`expiresKey\` to differ, both are \`${idField}\``,
     );
   }
+  if (expiresKey === '_ts' && idField === 'expires') {
+    throw new TypeError(
+      "Expected `idField` not to be `expires` with `expiresKey: '_ts'`: in the Cosmos DB mode the store keeps its expiry date in `expires`",
+    );
+  }
 
   const databaseName = optionalDatabaseName(options.databaseName);
   return Object.freeze({
@@ -146,11 +186,23 @@ export function resolveOptions(given: SessionRepositoryOptions | null = {}): Res
     operationTimeoutMs: nonNegativeInteger(
       'operationTimeoutMs',
       options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS,
-      // setTimeout fires at once past this many milliseconds.
-      2_147_483_647,
+      MAX_TIMER_MS,
       'milliseconds',
     ),
     serializer: serializerOption(options.serializer ?? 'document'),
+    autoRemove: oneOf('autoRemove', options.autoRemove ?? 'native', AUTO_REMOVE_MODES),
+    autoRemoveIntervalMs: positiveInteger(
+      'autoRemoveIntervalMs',
+      options.autoRemoveIntervalMs ?? DEFAULT_AUTO_REMOVE_INTERVAL_MS,
+      MAX_TIMER_MS,
+    ),
+    touchAfterMs: nonNegativeInteger(
+      'touchAfterMs',
+      options.touchAfterMs ?? DEFAULT_TOUCH_AFTER_MS,
+      MAX_EXPIRES_MS,
+      'milliseconds',
+    ),
+    manageIndexes: boolean('manageIndexes', options.manageIndexes ?? true),
   });
 }
 
@@ -160,7 +212,11 @@ const NUMERIC_OPTIONS = [
   'expiresAfterSeconds',
   'maxPendingOperations',
   'operationTimeoutMs',
+  'autoRemoveIntervalMs',
+  'touchAfterMs',
 ] as const;
+
+const AUTO_REMOVE_MODES = ['native', 'interval', 'disabled'] as const;
 
 /**
  * Options as version 5 took them: any falsy value for "all defaults", `null` for "this one's
@@ -203,6 +259,10 @@ export interface StoreOptionsView {
   readonly maxPendingOperations: number;
   readonly operationTimeoutMs: number;
   readonly serializer: SerializerOption;
+  readonly autoRemove: AutoRemoveOption;
+  readonly autoRemoveIntervalMs: number;
+  readonly touchAfterMs: number;
+  readonly manageIndexes: boolean;
 }
 
 /** The resolved options under version 5's names, frozen. */
@@ -221,6 +281,10 @@ export function optionsView(resolved: ResolvedOptions): StoreOptionsView {
     maxPendingOperations: resolved.maxPendingOperations,
     operationTimeoutMs: resolved.operationTimeoutMs,
     serializer: resolved.serializer,
+    autoRemove: resolved.autoRemove,
+    autoRemoveIntervalMs: resolved.autoRemoveIntervalMs,
+    touchAfterMs: resolved.touchAfterMs,
+    manageIndexes: resolved.manageIndexes,
   });
 }
 
@@ -280,15 +344,6 @@ function resolveSource(options: SessionRepositoryOptions): ResolvedOptions['sour
       fromObject.options as MongoClientOptions,
     ),
   });
-}
-
-const warned = new Set<string>();
-
-/** A process warning, once per process for each text: a store is often built more than once. */
-function warnOnce(message: string, code: string, type = 'Warning'): void {
-  if (warned.has(message)) return;
-  warned.add(message);
-  process.emitWarning(message, { type, code });
 }
 
 /**
@@ -376,10 +431,28 @@ function boundedNumber(name: string, value: unknown, max: number): number {
   return value;
 }
 
-function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+function positiveInteger(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0 || value > max) {
     throw new TypeError(
-      `Expected \`${name}\` to be a positive integer, got \`${String(value)}\` (${typeof value})`,
+      `Expected \`${name}\` to be a positive integer, at most ${max}, got \`${String(value)}\` (${typeof value})`,
+    );
+  }
+  return value;
+}
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) {
+    throw new TypeError(
+      `Expected \`${name}\` to be one of ${allowed.map((option) => `'${option}'`).join(', ')}, got \`${String(value)}\` (${typeof value})`,
+    );
+  }
+  return value as T;
+}
+
+function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') {
+    throw new TypeError(
+      `Expected \`${name}\` to be true or false, got \`${String(value)}\` (${typeof value})`,
     );
   }
   return value;

@@ -10,14 +10,21 @@ import {
 import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
 import { isTransient, serverCode } from './driver-errors.js';
 import {
-  IndexError,
+  type IndexError,
   InvalidSessionIdError,
   OperationError,
   OperationTimeoutError,
   StoreClosedError,
   UnreadableSessionError,
 } from './errors.js';
-import { type ResolvedOptions, resolveOptions, type SessionRepositoryOptions } from './options.js';
+import { ExpiryPolicy, type IndexSpec, StoredExpiries } from './expiry.js';
+import { ExpiryTasks, type IndexStatus } from './expiry-tasks.js';
+import {
+  type AutoRemoveOption,
+  type ResolvedOptions,
+  resolveOptions,
+  type SessionRepositoryOptions,
+} from './options.js';
 import { createSessionCodec, type EncodedSession, type SessionCodec } from './session-codec.js';
 
 /** The part of a session cookie the repository reads: its expiry. */
@@ -46,14 +53,17 @@ export interface StoredSession<T extends SessionLike> {
 }
 
 const DUPLICATE_KEY = 11000;
-const INDEX_OPTIONS_CONFLICT = 85;
 /** An update through a path that does not exist as a document, such as `session.cookie` of a string. */
 const PATH_NOT_VIABLE = 28;
-/** Servers without TTL indexes (FerretDB 1.x answers NotImplemented) still work: reads filter on expiry. */
-const NOT_SUPPORTED = new Set([115, 238]);
 const MAX_UPSERT_ATTEMPTS = 3;
 /** Browsers keep cookies of at most 4 096 bytes, so no real session id is longer. */
 const MAX_SESSION_ID_LENGTH = 4096;
+/**
+ * Deletes of many sessions go in batches of this many ids, each its own operation with its own
+ * deadline: one `deleteMany` over a large backlog can outlast any deadline, and FerretDB's SQLite
+ * backend refuses one matching more than about 32 000 documents ("too many SQL variables").
+ */
+export const DELETE_BATCH_SIZE = 1_000;
 
 /** Callbacks of the repository's life that the store turns into events. */
 export interface RepositoryListeners {
@@ -61,6 +71,10 @@ export interface RepositoryListeners {
   readonly connected?: (() => void) | undefined;
   /** A stored session could not be read; the read went on as if there were none. */
   readonly unreadable?: ((error: UnreadableSessionError) => void) | undefined;
+  /** An index failed for a reason retrying does not cure (once per index); reads and writes go on. */
+  readonly indexFailed?: ((error: IndexError) => void) | undefined;
+  /** A timed sweep of expired sessions failed (once until one succeeds again). */
+  readonly sweepFailed?: ((error: unknown) => void) | undefined;
 }
 
 /**
@@ -73,11 +87,13 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   readonly #ownsClient: boolean;
   readonly #codec: SessionCodec;
   readonly #listeners: RepositoryListeners;
+  readonly #expiry: ExpiryPolicy;
+  readonly #tasks: ExpiryTasks;
+  /** Stored expiries the last reads and writes saw, for lazy touch. */
+  readonly #stored: StoredExpiries;
   #client: MongoClient | undefined;
   #db: Db | undefined;
   #collection: Collection<SessionDocument> | undefined;
-  #indexError: IndexError | undefined;
-  #ttlIndex: 'pending' | 'ensured' | 'unsupported' | 'failed' = 'pending';
   #closing: Promise<void> | undefined;
 
   constructor(options: SessionRepositoryOptions | null = {}, listeners: RepositoryListeners = {}) {
@@ -86,13 +102,19 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     this.#ownsClient = source.kind === 'uri';
     this.#codec = createSessionCodec(this.options);
     this.#listeners = listeners;
+    this.#expiry = new ExpiryPolicy(this.options);
+    this.#stored = new StoredExpiries(this.options.touchAfterMs);
+    this.#tasks = this.#expiryTasks();
     if (source.kind === 'uri') this.#client = createClient(source.uri, source.connectionOptions);
     if (source.kind === 'client') this.#client = source.client;
     if (this.#client !== undefined) this.#collection = this.#openCollection(this.#client);
     this.#gate = new ConnectionGate(() => this.#connect(), {
       maxPending: this.options.maxPendingOperations,
       timeoutMs: this.options.operationTimeoutMs,
-      onOpen: listeners.connected,
+      onOpen: () => {
+        this.#tasks.start();
+        listeners.connected?.();
+      },
     });
   }
 
@@ -114,9 +136,27 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return this.#collection;
   }
 
-  /** Whether the TTL index exists: `unsupported` on servers without TTL indexes (see `deleteExpired`). */
-  get ttlIndex(): 'pending' | 'ensured' | 'unsupported' | 'failed' {
-    return this.#ttlIndex;
+  /**
+   * The state of the TTL index and of the unique index on a custom `idField`, with the errors of
+   * those that failed. Indexes are ensured after connecting, beside the requests, never blocking
+   * them; transient failures are retried with backoff. See `whenIndexed()`.
+   */
+  get indexes(): IndexStatus {
+    return this.#tasks.indexes;
+  }
+
+  /**
+   * Connects, as `ready()` does (and rejects as it does), then resolves with `indexes` once no
+   * index is `pending` any more, or the repository closes.
+   */
+  async whenIndexed(): Promise<IndexStatus> {
+    await this.ready();
+    return this.#tasks.whenIndexed();
+  }
+
+  /** Who deletes expired sessions: the `autoRemove` asked for, or `'interval'` where the server has no TTL indexes. */
+  get autoRemove(): AutoRemoveOption {
+    return this.#tasks.autoRemove;
   }
 
   /** Whether `close()` has been called. */
@@ -125,25 +165,28 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   }
 
   /**
-   * Connects and ensures the indexes. Rejects with `ConnectionError` or `IndexError`, with
-   * `OperationTimeoutError` past `operationTimeoutMs`, or with `StoreClosedError` if the
-   * repository closes first. Holds no place among pending operations; `close` does not wait for it.
+   * Connects. Rejects with `ConnectionError`, with `OperationTimeoutError` past
+   * `operationTimeoutMs`, or with `StoreClosedError` if the repository closes first. Holds no
+   * place among pending operations; `close` does not wait for it. Indexes: see `whenIndexed()`.
    */
   ready(): Promise<void> {
-    return this.#gate.whenOpen().then(() => {
-      if (this.#indexError !== undefined) throw this.#indexError;
-    });
+    return this.#gate.whenOpen();
   }
 
   /** The session, or `null` when there is none or it has expired. */
   async get(sid: string): Promise<T | null> {
     const filter = this.#unexpired(this.#byId(sid));
-    const options = { projection: { _id: 0, session: 1 }, ...this.#codec.readOptions };
+    const { field } = this.#expiry;
+    // The stored expiry comes along, so that the touch which follows decides without a round trip.
+    const options = { projection: { _id: 0, session: 1, [field]: 1 }, ...this.#codec.readOptions };
     return this.#operation(
       'get',
       async (sessions) => {
         const found = await sessions.findOne(filter, options);
-        return found === null ? null : this.#decode(found.session);
+        if (found === null) return null;
+        const expires: unknown = found[field];
+        if (expires instanceof Date) this.#stored.remember(sid, expires);
+        return this.#decode(found.session);
       },
       RETRY,
     );
@@ -158,6 +201,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
       'set',
       async (sessions) => {
         if (expires.getTime() <= Date.now()) {
+          this.#stored.forget(sid);
           await sessions.deleteOne(filter);
           return;
         }
@@ -165,6 +209,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
         await upsert(() =>
           sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true }),
         );
+        this.#stored.remember(sid, expires);
       },
       RETRY,
     );
@@ -172,20 +217,28 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 
   /**
    * Moves the expiry (and the stored cookie) forward. A session that no longer exists, or has
-   * expired, stays gone: touching it is not an error and does not bring it back.
+   * expired, stays gone: touching it is not an error and does not bring it back. Within
+   * `touchAfterMs` of the session's last write (as the last `get` or write here saw it), nothing
+   * is sent.
    */
   async touch(sid: string, session: T): Promise<void> {
     const byId = this.#byId(sid);
-    const filter = this.#unexpired(byId);
     const { set, expires } = this.#codec.encodeTouch(sid, session);
+    const now = Date.now();
+    if (!this.#expiry.touchNeeded(this.#stored.recall(sid, now), expires, now)) {
+      if (this.#gate.closed) throw new StoreClosedError();
+      return;
+    }
+    const filter = this.#unexpired(byId);
     return this.#operation(
       'touch',
       async (sessions) => {
         if (expires.getTime() <= Date.now()) {
+          this.#stored.forget(sid);
           await sessions.deleteOne(byId);
           return;
         }
-        const changes: Document = { ...set, [this.options.expiresKey]: expires };
+        const changes: Document = { ...set, ...this.#expiry.expiryFields(expires) };
         try {
           await sessions.updateOne(filter, { $set: changes }, { ignoreUndefined: true });
         } catch (error) {
@@ -195,31 +248,40 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
           const update = this.#replacement(this.#codec.encode(sid, session));
           await sessions.updateOne(filter, update, { ignoreUndefined: true });
         }
+        this.#stored.remember(sid, expires);
       },
       RETRY,
     );
   }
 
-  /** Deletes one session or several; ids that do not exist are ignored. */
+  /**
+   * Deletes one session or several; ids that do not exist are ignored. Many ids go in batches of
+   * `DELETE_BATCH_SIZE`, each with its own deadline; a batch that fails leaves the later ones
+   * undone (call again: deleting is idempotent).
+   */
   async destroy(sid: string | readonly string[]): Promise<void> {
     const ids = Array.isArray(sid) ? sid.map(validId) : [validId(sid)];
-    const filter: Filter<Document> = {
-      [this.options.idField]: ids.length === 1 ? ids[0] : { $in: ids },
-    };
-    return this.#operation(
-      'destroy',
-      async (sessions) => {
-        await sessions.deleteMany(filter);
-      },
-      RETRY,
-    );
+    const { idField } = this.options;
+    for (let start = 0; start === 0 || start < ids.length; start += DELETE_BATCH_SIZE) {
+      const batch = ids.slice(start, start + DELETE_BATCH_SIZE);
+      for (const id of batch) this.#stored.forget(id);
+      const filter: Filter<Document> = {
+        [idField]: batch.length === 1 ? batch[0] : { $in: batch },
+      };
+      await this.#operation(
+        'destroy',
+        async (sessions) => {
+          await sessions.deleteMany(filter);
+        },
+        RETRY,
+      );
+    }
   }
 
-  /** Deletes every session in the collection (the collection and its indexes stay). */
-  clear(): Promise<void> {
-    return this.#operation('clear', async (sessions) => {
-      await sessions.deleteMany({});
-    });
+  /** Deletes every session in the collection (the collection and its indexes stay), in batches. */
+  async clear(): Promise<void> {
+    this.#stored.clear();
+    await this.#deleteInBatches('clear', {});
   }
 
   /** How many unexpired sessions there are. */
@@ -244,7 +306,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   all(): Promise<Array<StoredSession<T>>> {
     return this.#operation('all', async (sessions) => {
       const documents = await sessions.find(this.#unexpired({}), this.#codec.readOptions).toArray();
-      return documents.flatMap((document) => this.#stored(document));
+      return documents.flatMap((document) => this.#fromDocument(document));
     });
   }
 
@@ -279,7 +341,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
         // A cursor closed under it reads as exhausted: the reason must not be lost.
         if (lease.signal.aborted) throw lease.signal.reason;
         if (document === null) return;
-        yield* this.#stored(document);
+        yield* this.#fromDocument(document);
         if (lease.signal.aborted) throw lease.signal.reason;
       }
     } finally {
@@ -293,20 +355,22 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return this.sessions();
   }
 
-  /** Deletes expired sessions now; for servers without a TTL monitor. Returns how many it deleted. */
+  /**
+   * Deletes the sessions expired by now, in batches, and resolves with how many. `autoRemove`
+   * calls it on its timer; one sweep runs at a time, and a call during one runs after it.
+   */
   deleteExpired(): Promise<number> {
-    return this.#operation('deleteExpired', async (sessions) => {
-      const result = await sessions.deleteMany({ [this.options.expiresKey]: { $lte: new Date() } });
-      return result.deletedCount;
-    });
+    return this.#tasks.sweep();
   }
 
   /**
    * Refuses new operations (`StoreClosedError`), and those still waiting for a connection; lets
-   * running ones finish (each within its deadline) and ends running iterations; then closes the
-   * client if the repository created it. Safe to call twice.
+   * running ones finish (each within its deadline) and ends running iterations; stops the index
+   * retries and the sweep timer; then closes the client if the repository created it. Safe to
+   * call twice.
    */
   close(): Promise<void> {
+    this.#tasks.close();
     this.#closing ??= this.#gate.close().then(async () => {
       if (!this.#ownsClient || this.#client === undefined) return;
       // Closing ends the server's sessions over a fresh connection, which a frozen server never
@@ -324,7 +388,6 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   async #connect(): Promise<Collection<SessionDocument>> {
     const client = await this.#connectedClient();
     this.#collection ??= this.#openCollection(client);
-    this.#indexError = await this.#ensureIndexes(this.#collection);
     return this.#collection;
   }
 
@@ -345,27 +408,50 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return client;
   }
 
-  /** Index failures do not stop the store: they surface through `ready()` and the store's `error` event. */
-  async #ensureIndexes(collection: Collection<SessionDocument>): Promise<IndexError | undefined> {
-    const { idField, expiresKey, expiresAfterSeconds } = this.options;
-    try {
-      await ensureTtlIndex(collection, expiresKey, expiresAfterSeconds);
-      this.#ttlIndex = 'ensured';
-    } catch (error) {
-      if (NOT_SUPPORTED.has(serverCode(error) ?? 0)) {
-        this.#ttlIndex = 'unsupported';
-      } else {
-        this.#ttlIndex = 'failed';
-        return new IndexError(`TTL (${expiresKey})`, error);
-      }
+  /** The index and sweep work; its commands pass the gate like any other operation. */
+  #expiryTasks(): ExpiryTasks {
+    const { idField, manageIndexes, autoRemoveIntervalMs } = this.options;
+    const uniqueIndex: IndexSpec | undefined =
+      idField === '_id' ? undefined : { key: { [idField]: 1 }, options: { unique: true } };
+    return new ExpiryTasks(
+      this.#expiry,
+      { manageIndexes, uniqueIndex, sweepIntervalMs: autoRemoveIntervalMs },
+      {
+        createIndex: ({ key, options }) =>
+          this.#gate.run('createIndex', async (sessions) => {
+            await sessions.createIndex(key, options);
+          }),
+        changeExpireAfterSeconds: ({ key, options }) =>
+          this.#gate.run('collMod', async (sessions) => {
+            await sessions.db.command({
+              collMod: sessions.collectionName,
+              index: { keyPattern: key, ...options },
+            });
+          }),
+        deleteExpired: () => this.#deleteInBatches('deleteExpired', this.#expiry.expired()),
+      },
+      { indexFailed: this.#listeners.indexFailed, sweepFailed: this.#listeners.sweepFailed },
+    );
+  }
+
+  /**
+   * Deletes the documents matching `filter`, `DELETE_BATCH_SIZE` at a time, each batch its own
+   * operation: the ids of a batch are read, then deleted while they still match. Resolves with
+   * how many were deleted.
+   */
+  async #deleteInBatches(name: string, filter: Filter<Document>): Promise<number> {
+    const options = { projection: { _id: 1 }, limit: DELETE_BATCH_SIZE };
+    for (let deleted = 0; ; ) {
+      const batch = await this.#operation(name, async (sessions) => {
+        const ids = (await sessions.find(filter, options).toArray()).map(({ _id }) => _id);
+        if (ids.length === 0) return { found: 0, deleted: 0 };
+        const result = await sessions.deleteMany({ ...filter, _id: { $in: ids } });
+        return { found: ids.length, deleted: result.deletedCount };
+      });
+      deleted += batch.deleted;
+      // A full batch of which nothing could be deleted would come back the same: stop there.
+      if (batch.found < DELETE_BATCH_SIZE || batch.deleted === 0) return deleted;
     }
-    if (idField === '_id') return undefined;
-    try {
-      await collection.createIndex({ [idField]: 1 }, { unique: true });
-    } catch (error) {
-      return new IndexError(`unique (${idField})`, error);
-    }
-    return undefined;
   }
 
   /**
@@ -394,25 +480,24 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   }
 
   /** A stored document as the iterator and `all()` yield it; none when it cannot be read. */
-  #stored(document: SessionDocument): Array<StoredSession<T>> {
+  #fromDocument(document: SessionDocument): Array<StoredSession<T>> {
     const session = this.#decode(document.session);
     if (session === null) return [];
-    const { idField, expiresKey } = this.options;
-    return [{ id: String(document[idField]), session, expires: document[expiresKey] as Date }];
+    const id = String(document[this.options.idField]);
+    return [{ id, session, expires: document[this.#expiry.field] as Date }];
   }
 
   /** The update that writes a whole session and its expiry. */
   #replacement({ session, expires }: EncodedSession): Document {
-    return { $set: { session, [this.options.expiresKey]: expires } };
+    return { $set: { session, ...this.#expiry.expiryFields(expires) } };
   }
 
   #byId(sid: unknown): Filter<Document> {
     return { [this.options.idField]: validId(sid) };
   }
 
-  // The TTL monitor runs about once a minute and some servers have none, so reads filter as well.
   #unexpired(filter: Filter<Document>): Filter<Document> {
-    return { ...filter, [this.options.expiresKey]: { $gt: new Date() } };
+    return this.#expiry.unexpired(filter);
   }
 
   /** An unreadable stored session reads as no session (the visitor starts afresh), and is reported. */
@@ -472,22 +557,5 @@ async function upsert(write: () => Promise<unknown>): Promise<void> {
         throw error;
       }
     }
-  }
-}
-
-/** Creates the TTL index; where one exists with other options, changes it in place with `collMod`. */
-async function ensureTtlIndex(
-  collection: Collection<SessionDocument>,
-  key: string,
-  expireAfterSeconds: number,
-): Promise<void> {
-  try {
-    await collection.createIndex({ [key]: 1 }, { expireAfterSeconds });
-  } catch (error) {
-    if (serverCode(error) !== INDEX_OPTIONS_CONFLICT) throw error;
-    await collection.db.command({
-      collMod: collection.collectionName,
-      index: { keyPattern: { [key]: 1 }, expireAfterSeconds },
-    });
   }
 }

@@ -3,8 +3,8 @@ import { type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import express from 'express';
 import session from 'express-session';
-import type { Document } from 'mongodb';
-import { MongoDBStore } from '../lib/index.js';
+import type { CommandStartedEvent, Document } from 'mongodb';
+import { MongoDBStore, type MongoDBStoreOptions } from '../lib/index.js';
 import { useSpecDatabase } from './support/database.js';
 import { HttpClient, listen, sessionIdOf } from './support/http.js';
 
@@ -42,7 +42,7 @@ let appCount = 0;
  */
 async function startApp(
   t: TestContext,
-  options: { cookieMaxAgeMs?: number; rolling?: boolean } = {},
+  options: { cookieMaxAgeMs?: number; rolling?: boolean; store?: MongoDBStoreOptions } = {},
 ): Promise<App> {
   appCount += 1;
   const collection = `e2e_${appCount}`;
@@ -50,9 +50,11 @@ async function startApp(
     uri: database.uri,
     databaseName: database.databaseName,
     collection,
+    ...options.store,
   });
   t.after(() => store.close());
   await store.repository.ready();
+  await store.repository.whenIndexed();
 
   const app = express();
   app.use(
@@ -192,7 +194,8 @@ test('destroy removes the session document and the cookie no longer finds the da
 });
 
 test('with rolling and without resave, a request that does not change the session touches it', async (t) => {
-  const app = await startApp(t, { rolling: true });
+  // Every touch writes: the lazy touch has its own specs below.
+  const app = await startApp(t, { rolling: true, store: { touchAfterMs: 0 } });
   const touch = t.mock.method(app.store, 'touch');
   const set = t.mock.method(app.store, 'set');
   const browser = new HttpClient(app.url);
@@ -216,6 +219,38 @@ test('with rolling and without resave, a request that does not change the sessio
   const { cookie: _beforeCookie, ...contentsBefore } = stored.session;
   const { cookie: _afterCookie, ...contentsAfter } = afterTouch.session;
   assert.deepEqual(contentsAfter, contentsBefore);
+});
+
+test('lazy touch: requests within the window send one find each and no write; the first after it, one update', async (t) => {
+  const windowMs = 400;
+  const app = await startApp(t, {
+    rolling: true,
+    store: { touchAfterMs: windowMs, connectionOptions: { monitorCommands: true } },
+  });
+  const commands: string[] = [];
+  app.store.client.on('commandStarted', (event: CommandStartedEvent) => {
+    commands.push(event.commandName);
+  });
+  const browser = new HttpClient(app.url);
+  const { id } = await json(browser, 'GET', '/count');
+  const written = await app.document(id);
+  commands.length = 0;
+
+  for (let request = 0; request < 5; request += 1) {
+    assert.equal((await json(browser, 'GET', '/peek')).views, 1);
+  }
+  assert.deepEqual(commands, Array(5).fill('find'), 'five reads, no write');
+  assert.equal((await app.document(id))?.expires.getTime(), written?.expires.getTime());
+
+  await delay(windowMs + 50);
+  commands.length = 0;
+  await json(browser, 'GET', '/peek');
+  assert.deepEqual(commands, ['find', 'update'], 'one write once the window has passed');
+  const moved = await app.document(id);
+  assert.ok(
+    (moved?.expires.getTime() ?? 0) >= (written?.expires.getTime() ?? 0) + windowMs,
+    'the expiry moved on by the time that passed',
+  );
 });
 
 test('a session whose cookie has expired is not served', async (t) => {

@@ -181,7 +181,7 @@ test('after the connection is lost, the bound still holds under a long outage, m
     connectionOptions: { serverSelectionTimeoutMS: 1_000 },
   });
   t.after(() => repository.close());
-  await repository.ready();
+  await repository.whenIndexed();
   const warmUp: Outcome[] = [];
   await burst(repository, MAX_PENDING, warmUp);
   assert.deepEqual(

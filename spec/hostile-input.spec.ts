@@ -65,6 +65,8 @@ async function guarded(serializer?: SerializerOption) {
     collection,
     ...(serializer === undefined ? {} : { serializer }),
   });
+  // Indexes are ensured beside the requests: settled first, so that commands counted are the spec's.
+  await repository.whenIndexed();
   // A date string, which every serializer gives back as it is.
   const sentinel = {
     cookie: { expires: inAnHour().toISOString() },
@@ -275,7 +277,9 @@ describe('keys', () => {
     const { repository, intact } = await guarded();
     const session = { cookie: { ...cookie(), 'example.com': 1, $x: 2 }, views: 1 };
     await repository.set('hostile', session);
-    const touched = { ...session, cookie: { ...session.cookie, expires: inAnHour() } };
+    // An hour later: beyond the lazy-touch window, so the touch writes.
+    const later = new Date(Date.now() + 2 * HOUR);
+    const touched = { ...session, cookie: { ...session.cookie, expires: later } };
     await repository.touch('hostile', touched);
     assert.deepStrictEqual(await repository.get('hostile'), touched);
     await intact();

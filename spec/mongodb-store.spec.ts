@@ -51,7 +51,8 @@ function newStore(
 /** A connected store on a collection of its own, closed when the test ends. */
 async function openStore(t: TestContext, options: MongoDBStoreOptions = {}): Promise<MongoDBStore> {
   const store = newStore(t, options);
-  await store.repository.ready();
+  // Connected and indexed, so that what a spec sees is its own operations' doing.
+  await store.repository.whenIndexed();
   return store;
 }
 

@@ -1,0 +1,154 @@
+/**
+ * What "expired" means for the configured backend, and when a write is needed to move an expiry.
+ * Plain functions of the resolved options: no I/O (the repository sends the queries, and
+ * `expiry-tasks.ts` runs the index and sweep work).
+ */
+import type { Document, Filter } from 'mongodb';
+import type { AutoRemoveOption, ResolvedOptions } from './options.js';
+
+/**
+ * Azure Cosmos DB for MongoDB allows a TTL index only on its system field `_ts` (the time of a
+ * document's last write, in epoch seconds, set by the server). Version 5's recipe for it is
+ * `expiresKey: '_ts'`: the TTL index goes on `_ts`, and the store keeps its own expiry date in
+ * this field, which it writes, reads and filters on instead.
+ */
+export const COSMOS_TTL_FIELD = '_ts';
+export const COSMOS_EXPIRY_FIELD = 'expires';
+
+/** The lazy-touch window never exceeds this share of a session's lifetime. */
+export const TOUCH_WINDOW_SHARE = 0.1;
+
+/** An index as the store wants it: key and options, ready for `createIndex`. */
+export interface IndexSpec {
+  readonly key: Readonly<Record<string, 1>>;
+  readonly options: { readonly expireAfterSeconds: number } | { readonly unique: true };
+}
+
+export class ExpiryPolicy {
+  /** The field holding the store's own expiry date: written on every write, filtered on by every read. */
+  readonly field: string;
+  /** Whether this is the Cosmos DB mode (`expiresKey: '_ts'`). */
+  readonly cosmos: boolean;
+  /** The mode asked for; `ExpiryTasks.autoRemove` says which one is in effect. */
+  readonly autoRemove: AutoRemoveOption;
+  readonly #touchAfterMs: number;
+  readonly #ttl: IndexSpec;
+
+  constructor(options: ResolvedOptions) {
+    this.cosmos = options.expiresKey === COSMOS_TTL_FIELD;
+    this.field = this.cosmos ? COSMOS_EXPIRY_FIELD : options.expiresKey;
+    this.autoRemove = options.autoRemove;
+    this.#touchAfterMs = options.touchAfterMs;
+    this.#ttl = {
+      key: { [options.expiresKey]: 1 },
+      options: { expireAfterSeconds: ttlSeconds(options, this.cosmos) },
+    };
+  }
+
+  /** The TTL index, or none when nobody asked MongoDB to delete expired sessions. */
+  get ttlIndex(): IndexSpec | undefined {
+    return this.autoRemove === 'native' ? this.#ttl : undefined;
+  }
+
+  /** The fields a write sets besides the session: the expiry date (never `_ts`, which is Cosmos DB's). */
+  expiryFields(expires: Date): Document {
+    return { [this.field]: expires };
+  }
+
+  /**
+   * `filter`, restricted to unexpired sessions. The TTL monitor runs about once a minute and some
+   * backends have none, so every read filters. In the Cosmos DB mode a document without the
+   * store's date (written by version 5, which wrote `_ts`) is left to Cosmos DB's own TTL.
+   */
+  unexpired(filter: Filter<Document>, now = new Date()): Filter<Document> {
+    const condition = this.cosmos ? { $not: { $lte: now } } : { $gt: now };
+    return { ...filter, [this.field]: condition };
+  }
+
+  /** The sessions expired by `now`, for the sweep. */
+  expired(now = new Date()): Filter<Document> {
+    return { [this.field]: { $lte: now } };
+  }
+
+  /**
+   * Whether a touch must write: when the stored expiry lags behind the wanted one by the window
+   * or more. The window is `touchAfterMs`, at most a tenth of the lifetime the touch asks for, so
+   * that an active session is never more than that share short of its full lifetime.
+   */
+  touchNeeded(stored: Date | undefined, wanted: Date, now: number): boolean {
+    if (stored === undefined || this.#touchAfterMs === 0) return true;
+    const lifetime = wanted.getTime() - now;
+    const window = Math.min(this.#touchAfterMs, lifetime * TOUCH_WINDOW_SHARE);
+    return wanted.getTime() - stored.getTime() >= window;
+  }
+
+  /** How long what the repository knows of a stored expiry stays trustworthy for a touch. */
+  get touchWindowMs(): number {
+    return this.#touchAfterMs;
+  }
+}
+
+/**
+ * In the Cosmos DB mode the TTL counts from the last write, so `expireAfterSeconds` is the
+ * session's lifetime; version 5's recipe sets it to `expires / 1000`, and `0` (never right
+ * there: Cosmos DB would delete at once) means exactly that.
+ */
+function ttlSeconds(options: ResolvedOptions, cosmos: boolean): number {
+  if (!cosmos || options.expiresAfterSeconds > 0) return options.expiresAfterSeconds;
+  return Math.ceil(options.expiresMs / 1000);
+}
+
+interface Remembered {
+  readonly expires: Date;
+  readonly at: number;
+}
+
+/**
+ * The stored expiry of recently read or written sessions, so that a touch right after a `get`
+ * (express-session's order within a request) decides without a round trip. Bounded: the oldest
+ * entries go first. An entry older than the touch window is not trusted: another process may
+ * have written since.
+ */
+export class StoredExpiries {
+  readonly #entries = new Map<string, Remembered>();
+  readonly #limit: number;
+  readonly #maxAgeMs: number;
+
+  constructor(maxAgeMs: number, limit = 10_000) {
+    this.#maxAgeMs = maxAgeMs;
+    this.#limit = limit;
+  }
+
+  remember(sid: string, expires: Date, now = Date.now()): void {
+    if (this.#maxAgeMs === 0) return;
+    this.#entries.delete(sid);
+    this.#entries.set(sid, { expires, at: now });
+    if (this.#entries.size > this.#limit) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done !== true) this.#entries.delete(oldest.value);
+    }
+  }
+
+  /** The stored expiry, if known and fresh. */
+  recall(sid: string, now = Date.now()): Date | undefined {
+    const entry = this.#entries.get(sid);
+    if (entry === undefined) return undefined;
+    if (now - entry.at > this.#maxAgeMs) {
+      this.#entries.delete(sid);
+      return undefined;
+    }
+    return entry.expires;
+  }
+
+  forget(sid: string): void {
+    this.#entries.delete(sid);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
