@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { useSpecDatabase } from './support/database.js';
+import { specBackend, useSpecDatabase } from './support/database.js';
 
 interface Row {
   _id: string;
@@ -12,6 +12,21 @@ const database = useSpecDatabase(import.meta.url);
 test('the test server answers ping', async () => {
   const reply = await database.client.db('admin').command({ ping: 1 });
   assert.equal(reply.ok, 1);
+});
+
+// FerretDB's explain hands on its backend's own query plan: PostgreSQL's EXPLAIN (FORMAT JSON)
+// object, with a "Node Type", or SQLite's EXPLAIN QUERY PLAN rows, as strings.
+test("the run's FerretDB backend is the one it names", async (t) => {
+  const backend = specBackend();
+  if (backend !== 'sqlite' && backend !== 'postgresql') {
+    t.skip(`the server is ${backend}, not a FerretDB the run started`);
+    return;
+  }
+  const rows = database.db.collection<Row>('backend');
+  await rows.insertOne({ _id: 'x', value: 1 });
+  const plan: unknown = (await rows.find({ value: 1 }).explain()).queryPlanner?.Plan;
+  const isPostgreSQLPlan = typeof plan === 'object' && plan !== null && 'Node Type' in plan;
+  assert.equal(isPostgreSQLPlan, backend === 'postgresql', JSON.stringify(plan));
 });
 
 test('an inserted document can be found again', async () => {

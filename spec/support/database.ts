@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Db, MongoClient } from 'mongodb';
+import { DATABASE_KINDS, type DatabaseKind } from '../../scripts/database.js';
 
 /** The server the run started (see scripts/run-specs.ts), or the one the user named. */
 export function testUri(): string {
@@ -13,6 +14,16 @@ export function testUri(): string {
     );
   }
   return uri;
+}
+
+/**
+ * Which server the run gave the specs (`SPEC_BACKEND`, set by scripts/run-specs.ts), so that a
+ * spec can say where FerretDB's backends behave differently. A spec run by hand with only
+ * `MONGODB_URI` set talks to a server nobody described: `external`.
+ */
+export function specBackend(): DatabaseKind {
+  const named = process.env.SPEC_BACKEND;
+  return DATABASE_KINDS.find((kind) => kind === named) ?? 'external';
 }
 
 /** A database name of this spec file's own, unique per run so that runs never see each other's data. */
