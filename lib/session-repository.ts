@@ -59,11 +59,13 @@ const MAX_UPSERT_ATTEMPTS = 3;
 /** Browsers keep cookies of at most 4 096 bytes, so no real session id is longer. */
 const MAX_SESSION_ID_LENGTH = 4096;
 /**
- * Deletes of many sessions go in batches of this many ids, each its own operation with its own
- * deadline: one `deleteMany` over a large backlog can outlast any deadline, and FerretDB's SQLite
- * backend refuses one matching more than about 32 000 documents ("too many SQL variables").
+ * Deletes of many sessions go in batches of at most this many, each its own operation with its
+ * own deadline: one `deleteMany` over a large backlog can outlast any deadline, and FerretDB's
+ * SQLite backend refuses one matching more than 32 766 documents ("too many SQL variables").
+ * FerretDB scans the whole collection for every delete, so batches are as large as it allows
+ * with room to spare.
  */
-export const DELETE_BATCH_SIZE = 1_000;
+export const DELETE_BATCH_SIZE = 10_000;
 
 /** Callbacks of the repository's life that the store turns into events. */
 export interface RepositoryListeners {
@@ -435,22 +437,26 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   }
 
   /**
-   * Deletes the documents matching `filter`, `DELETE_BATCH_SIZE` at a time, each batch its own
-   * operation: the ids of a batch are read, then deleted while they still match. Resolves with
-   * how many were deleted.
+   * Deletes the documents matching `filter`, at most `DELETE_BATCH_SIZE` at a time: the id of the
+   * batch's last document (in `_id` order) is read, then everything matching up to it is deleted,
+   * each step its own operation with its own deadline. Ids are unique, so a batch never grows
+   * past its size, and its filter is a range, which every backend evaluates cheaply (a long
+   * `$in` list is not: FerretDB compares each document with every id). Resolves with how many
+   * were deleted.
    */
   async #deleteInBatches(name: string, filter: Filter<Document>): Promise<number> {
-    const options = { projection: { _id: 1 }, limit: DELETE_BATCH_SIZE };
+    const edgeOptions = {
+      projection: { _id: 1 },
+      sort: { _id: 1 },
+      skip: DELETE_BATCH_SIZE - 1,
+      limit: 1,
+    } as const;
     for (let deleted = 0; ; ) {
-      const batch = await this.#operation(name, async (sessions) => {
-        const ids = (await sessions.find(filter, options).toArray()).map(({ _id }) => _id);
-        if (ids.length === 0) return { found: 0, deleted: 0 };
-        const result = await sessions.deleteMany({ ...filter, _id: { $in: ids } });
-        return { found: ids.length, deleted: result.deletedCount };
-      });
-      deleted += batch.deleted;
-      // A full batch of which nothing could be deleted would come back the same: stop there.
-      if (batch.found < DELETE_BATCH_SIZE || batch.deleted === 0) return deleted;
+      const edge = await this.#operation(name, (sessions) => sessions.findOne(filter, edgeOptions));
+      const batch = edge === null ? filter : { ...filter, _id: { $lte: edge._id } };
+      const result = await this.#operation(name, (sessions) => sessions.deleteMany(batch));
+      deleted += result.deletedCount;
+      if (edge === null || result.deletedCount === 0) return deleted;
     }
   }
 
