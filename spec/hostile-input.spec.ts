@@ -18,7 +18,7 @@ import {
 import type { SerializerOption } from '../lib/options.js';
 import { MAX_DOCUMENT_BYTES } from '../lib/session-codec.js';
 import { type SessionLike, SessionRepository } from '../lib/session-repository.js';
-import { useSpecDatabase } from './support/database.js';
+import { specBackend, useSpecDatabase } from './support/database.js';
 
 const HOUR = 60 * 60 * 1000;
 const SECRET = 'secret-91c4';
@@ -173,6 +173,14 @@ describe('session ids', () => {
     test(`the string id ${JSON.stringify(id)} is an ordinary id: stored, read and destroyed alone`, async () => {
       const { repository, intact } = await guarded();
       const session = { cookie: cookie(), owner: id };
+      if (id.includes('\0') && specBackend() === 'postgresql') {
+        // FerretDB's PostgreSQL backend keeps documents as jsonb, which cannot hold U+0000: the
+        // server refuses the write. The refusal is typed, and nothing else is lost.
+        await assert.rejects(repository.set(id, session), OperationError);
+        await intact();
+        tally('refused by the server (FerretDB on PostgreSQL)');
+        return;
+      }
       await repository.set(id, session);
       assert.deepStrictEqual(await repository.get(id), session);
       assert.equal(await repository.length(), 2);

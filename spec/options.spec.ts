@@ -89,7 +89,48 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['a fractional operationTimeoutMs', { operationTimeoutMs: 1.5 }, /`operationTimeoutMs`/],
   ['an unknown serializer name', { serializer: 'bson' }, /`serializer`.*'document', 'json'/],
   ['a serializer without parse', { serializer: { stringify: String } }, /`serializer`/],
+  [
+    "connect-mongo's autoRemove 'interval' misspelt",
+    { autoRemove: 'intervals' },
+    /`autoRemove` to be one of 'native', 'interval', 'disabled'/,
+  ],
+  ['an autoRemoveIntervalMs of 0', { autoRemoveIntervalMs: 0 }, /`autoRemoveIntervalMs`.*positive/],
+  [
+    'an autoRemoveIntervalMs past what a timer keeps',
+    { autoRemoveIntervalMs: 2 ** 31 },
+    /`autoRemoveIntervalMs`.*at most 2147483647/,
+  ],
+  ['a negative touchAfterMs', { touchAfterMs: -1 }, /`touchAfterMs`/],
+  ['a touchAfterMs in seconds as a string', { touchAfterMs: '1h' }, /`touchAfterMs`/],
+  [
+    'a manageIndexes that is no boolean',
+    { manageIndexes: 'no' },
+    /`manageIndexes` to be true or false/,
+  ],
+  [
+    "idField 'expires' in the Cosmos DB mode",
+    { expiresKey: '_ts', idField: 'expires' },
+    /Cosmos DB mode/,
+  ],
 ];
+
+test('expiry options default to native removal every minute, a one-minute lazy touch and managed indexes', () => {
+  const options = resolveOptions({});
+  assert.equal(options.autoRemove, 'native');
+  assert.equal(options.autoRemoveIntervalMs, 60_000);
+  assert.equal(options.touchAfterMs, 60_000);
+  assert.equal(options.manageIndexes, true);
+  const given = resolveOptions({
+    autoRemove: 'interval',
+    autoRemoveIntervalMs: '5000' as unknown as number,
+    touchAfterMs: 0,
+    manageIndexes: false,
+  });
+  assert.deepEqual(
+    [given.autoRemove, given.autoRemoveIntervalMs, given.touchAfterMs, given.manageIndexes],
+    ['interval', 5_000, 0, false],
+  );
+});
 
 for (const [label, options, message] of bad) {
   test(`${label} throws a TypeError naming the option`, () => {

@@ -1,0 +1,68 @@
+/** The expiry policy and the lazy-touch memory: plain functions of the options, no database. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ExpiryPolicy, StoredExpiries } from '../lib/expiry.js';
+import { resolveOptions, type SessionRepositoryOptions } from '../lib/options.js';
+
+const policy = (options: SessionRepositoryOptions = {}) =>
+  new ExpiryPolicy(resolveOptions(options));
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+test('a touch writes when the stored expiry lags the wanted one by the window or more', () => {
+  const now = 1_000_000;
+  const wanted = new Date(now + HOUR);
+  const lazy = policy({ touchAfterMs: MINUTE });
+  assert.equal(lazy.touchNeeded(undefined, wanted, now), true, 'nothing known: write');
+  assert.equal(lazy.touchNeeded(new Date(now + HOUR - MINUTE + 1), wanted, now), false);
+  assert.equal(lazy.touchNeeded(new Date(now + HOUR - MINUTE), wanted, now), true);
+  assert.equal(policy({ touchAfterMs: 0 }).touchNeeded(wanted, wanted, now), true, '0: always');
+});
+
+test('the window is at most a tenth of the lifetime the touch asks for', () => {
+  const now = 0;
+  const wanted = new Date(now + 10_000);
+  const lazy = policy({ touchAfterMs: HOUR });
+  assert.equal(lazy.touchNeeded(new Date(now + 9_001), wanted, now), false, '999 ms behind');
+  assert.equal(lazy.touchNeeded(new Date(now + 9_000), wanted, now), true, '1 000 ms behind');
+});
+
+test('reads filter on the expiry field; the Cosmos DB mode filters on its own date and tolerates none', () => {
+  const now = new Date(0);
+  assert.deepEqual(policy().unexpired({ _id: 'a' as never }, now), {
+    _id: 'a',
+    expires: { $gt: now },
+  });
+  assert.deepEqual(policy({ expiresKey: 'at' }).expired(now), { at: { $lte: now } });
+  const cosmos = policy({ expiresKey: '_ts' });
+  assert.deepEqual(cosmos.unexpired({}, now), { expires: { $not: { $lte: now } } });
+  assert.deepEqual(cosmos.expiryFields(now), { expires: now }, 'never _ts');
+});
+
+test('the TTL index: only for native removal, on _ts with the lifetime in the Cosmos DB mode', () => {
+  assert.deepEqual(policy().ttlIndex, { key: { expires: 1 }, options: { expireAfterSeconds: 0 } });
+  assert.equal(policy({ autoRemove: 'interval' }).ttlIndex, undefined);
+  assert.equal(policy({ autoRemove: 'disabled' }).ttlIndex, undefined);
+  assert.deepEqual(policy({ expiresKey: '_ts', expires: 1_500 }).ttlIndex, {
+    key: { _ts: 1 },
+    options: { expireAfterSeconds: 2 },
+  });
+  assert.deepEqual(policy({ expiresKey: '_ts', expiresAfterSeconds: 60 }).ttlIndex?.options, {
+    expireAfterSeconds: 60,
+  });
+});
+
+test('the lazy-touch memory is bounded, forgets the oldest first, and trusts nothing past its age', () => {
+  const memory = new StoredExpiries(1_000, 2);
+  const date = new Date(0);
+  memory.remember('a', date, 0);
+  memory.remember('b', date, 0);
+  memory.remember('c', date, 0);
+  assert.equal(memory.size, 2);
+  assert.equal(memory.recall('a', 0), undefined, 'the oldest went first');
+  assert.equal(memory.recall('c', 1_000), date);
+  assert.equal(memory.recall('c', 1_001), undefined, 'too old to trust');
+  const off = new StoredExpiries(0);
+  off.remember('a', date, 0);
+  assert.equal(off.size, 0, 'touchAfterMs 0 keeps nothing');
+});
