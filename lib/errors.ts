@@ -107,6 +107,13 @@ export class IndexError extends SessionStoreError {
   }
 }
 
+/** Passes on the store's own errors (a closed store, a timeout); wraps the driver's in `OperationError`. */
+export function storeError(operation: string, error: unknown): Error {
+  return error instanceof StoreClosedError || error instanceof OperationTimeoutError
+    ? error
+    : new OperationError(operation, error);
+}
+
 /** A session id that is not a non-empty string; raised before any query runs. */
 export class InvalidSessionIdError extends TypeError {
   override readonly name = 'InvalidSessionIdError';

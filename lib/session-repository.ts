@@ -1,24 +1,17 @@
-import {
-  type Collection,
-  type Db,
-  type Document,
-  type Filter,
-  MongoClient,
-  type MongoClientOptions,
-  ReadPreference,
-} from 'mongodb';
+import type { Collection, Db, Document, Filter, MongoClient } from 'mongodb';
 import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
 import { isTransient, serverCode } from './driver-errors.js';
 import {
   type IndexError,
   InvalidSessionIdError,
-  OperationError,
   OperationTimeoutError,
   StoreClosedError,
+  storeError,
   UnreadableSessionError,
 } from './errors.js';
 import { ExpiryPolicy, type IndexSpec, StoredExpiries } from './expiry.js';
 import { ExpiryTasks, type IndexStatus } from './expiry-tasks.js';
+import { createClient, openCollection } from './mongo-connection.js';
 import {
   type AutoRemoveOption,
   type ResolvedOptions,
@@ -26,31 +19,10 @@ import {
   type SessionRepositoryOptions,
 } from './options.js';
 import { createSessionCodec, type EncodedSession, type SessionCodec } from './session-codec.js';
+import { readCursor } from './session-cursor.js';
+import type { SessionDocument, SessionLike, StoredSession } from './session-types.js';
 
-/** The part of a session cookie the repository reads: its expiry. */
-export interface CookieLike {
-  expires?: Date | string | number | null | false | undefined;
-  toJSON?(): unknown;
-}
-
-/** What a session must look like: any object, with an optional express-session style cookie. */
-export interface SessionLike {
-  cookie?: CookieLike | undefined;
-}
-
-/**
- * The stored document: `{ <idField>: sid, session, <expiresKey>: Date }`. The two field names are
- * options, hence the index signature; `session` is the session in its stored form (a document or
- * a string, depending on `serializer`; see the session codec).
- */
-export type SessionDocument = Document & { session: unknown };
-
-/** One session as the iterator yields it. */
-export interface StoredSession<T extends SessionLike> {
-  readonly id: string;
-  readonly session: T;
-  readonly expires: Date;
-}
+export type { CookieLike, SessionDocument, SessionLike, StoredSession } from './session-types.js';
 
 const DUPLICATE_KEY = 11000;
 /** An update through a path that does not exist as a document, such as `session.cookie` of a string. */
@@ -65,7 +37,7 @@ const MAX_SESSION_ID_LENGTH = 4096;
  * FerretDB scans the whole collection for every delete, so batches are as large as it allows
  * with room to spare.
  */
-export const DELETE_BATCH_SIZE = 10_000;
+export const DELETE_BATCH_SIZE = 20_000;
 
 /** Callbacks of the repository's life that the store turns into events. */
 export interface RepositoryListeners {
@@ -109,7 +81,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     this.#tasks = this.#expiryTasks();
     if (source.kind === 'uri') this.#client = createClient(source.uri, source.connectionOptions);
     if (source.kind === 'client') this.#client = source.client;
-    if (this.#client !== undefined) this.#collection = this.#openCollection(this.#client);
+    if (this.#client !== undefined) this.#collection = openCollection(this.#client, this.options);
     this.#gate = new ConnectionGate(() => this.#connect(), {
       maxPending: this.options.maxPendingOperations,
       timeoutMs: this.options.operationTimeoutMs,
@@ -318,38 +290,12 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
    */
   async *sessions(): AsyncGenerator<StoredSession<T>, void, undefined> {
     const lease = await this.#gate.lease('sessions');
-    const { operationTimeoutMs } = this.options;
     const cursor = lease.value.find(this.#unexpired({}), {
       batchSize: 500,
       ...this.#codec.readOptions,
     });
-    // The reader may be paused at a `yield` when the store closes: close the cursor for it.
-    const abandon = () => {
-      cursor.close().catch(() => undefined);
-      lease.release();
-    };
-    lease.signal.addEventListener('abort', abandon, { once: true });
-    try {
-      for (;;) {
-        const next = cursor.next();
-        const document = await withDeadline(
-          next,
-          operationTimeoutMs,
-          () => new OperationTimeoutError('sessions', operationTimeoutMs),
-        ).catch((error: unknown) => {
-          next.catch(() => undefined);
-          throw lease.signal.aborted ? lease.signal.reason : wrap('sessions', error);
-        });
-        // A cursor closed under it reads as exhausted: the reason must not be lost.
-        if (lease.signal.aborted) throw lease.signal.reason;
-        if (document === null) return;
-        yield* this.#fromDocument(document);
-        if (lease.signal.aborted) throw lease.signal.reason;
-      }
-    } finally {
-      lease.signal.removeEventListener('abort', abandon);
-      lease.release();
-      await cursor.close().catch(() => undefined);
+    for await (const document of readCursor(cursor, lease, this.options.operationTimeoutMs)) {
+      yield* this.#fromDocument(document);
     }
   }
 
@@ -389,17 +335,8 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 
   async #connect(): Promise<Collection<SessionDocument>> {
     const client = await this.#connectedClient();
-    this.#collection ??= this.#openCollection(client);
+    this.#collection ??= openCollection(client, this.options);
     return this.#collection;
-  }
-
-  #openCollection(client: MongoClient): Collection<SessionDocument> {
-    const { databaseName, collection, writeConcern } = this.options;
-    // Sessions must read their own writes, so reads go to the primary whatever the client prefers.
-    return client.db(databaseName).collection<SessionDocument>(collection, {
-      readPreference: ReadPreference.primary,
-      ...(writeConcern === undefined ? {} : { writeConcern }),
-    });
   }
 
   async #connectedClient(): Promise<MongoClient> {
@@ -474,13 +411,13 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
         return await run(sessions);
       } catch (error) {
         if (!retry || deadline.expired || this.#gate.closed || !isTransient(error)) {
-          throw wrap(name, error);
+          throw storeError(name, error);
         }
       }
       try {
         return await run(sessions);
       } catch (error) {
-        throw wrap(name, error);
+        throw storeError(name, error);
       }
     });
   }
@@ -521,32 +458,11 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   }
 }
 
-function createClient(uri: string, options: MongoClientOptions): MongoClient {
-  try {
-    return new MongoClient(uri, options);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new TypeError(
-      `Expected \`uri\` and \`connectionOptions\` to be accepted by the MongoDB driver: ${reason}`,
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
 function validId(sid: unknown): string {
   if (typeof sid !== 'string' || sid === '' || sid.length > MAX_SESSION_ID_LENGTH) {
     throw new InvalidSessionIdError(sid);
   }
   return sid;
-}
-
-/** Passes on the store's own errors (a closed store, a timeout); wraps the driver's. */
-function wrap(operation: string, error: unknown): Error {
-  return error instanceof StoreClosedError || error instanceof OperationTimeoutError
-    ? error
-    : new OperationError(operation, error);
 }
 
 /** Marks an idempotent operation, which is tried once more on a transient error. */

@@ -1,0 +1,44 @@
+/** Reading a cursor under a lease of the gate: every batch has the deadline, and `close()` ends it. */
+import type { FindCursor } from 'mongodb';
+import { type Lease, withDeadline } from './connection-gate.js';
+import { OperationTimeoutError, storeError } from './errors.js';
+import type { SessionDocument } from './session-types.js';
+
+/**
+ * The cursor's documents. A reader paused at a `yield` when the store closes finds the cursor
+ * closed for it, and its next step throws the lease's reason (`StoreClosedError`), never ends
+ * silently.
+ */
+export async function* readCursor(
+  cursor: FindCursor<SessionDocument>,
+  lease: Lease<unknown>,
+  timeoutMs: number,
+): AsyncGenerator<SessionDocument, void, undefined> {
+  const abandon = () => {
+    cursor.close().catch(() => undefined);
+    lease.release();
+  };
+  lease.signal.addEventListener('abort', abandon, { once: true });
+  try {
+    for (;;) {
+      const next = cursor.next();
+      const document = await withDeadline(
+        next,
+        timeoutMs,
+        () => new OperationTimeoutError('sessions', timeoutMs),
+      ).catch((error: unknown) => {
+        next.catch(() => undefined);
+        throw lease.signal.aborted ? lease.signal.reason : storeError('sessions', error);
+      });
+      // A cursor closed under it reads as exhausted: the reason must not be lost.
+      if (lease.signal.aborted) throw lease.signal.reason;
+      if (document === null) return;
+      yield document;
+      if (lease.signal.aborted) throw lease.signal.reason;
+    }
+  } finally {
+    lease.signal.removeEventListener('abort', abandon);
+    lease.release();
+    await cursor.close().catch(() => undefined);
+  }
+}
