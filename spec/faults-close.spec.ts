@@ -318,6 +318,7 @@ test('a process that uses a store and closes it exits by itself within a few sec
     runFixture('in-flight', server.uri),
     runFixture('iterator', server.uri),
     runFixture('absent', absent),
+    runFixture('sweeping', server.uri),
   ]);
   for (const run of runs) {
     t.diagnostic(
@@ -329,13 +330,19 @@ test('a process that uses a store and closes it exits by itself within a few sec
       `${run.scenario}: the process lived ${ms(run.exitAfterCloseMs)} after close()`,
     );
     assert.ok(
-      run.outcomes.at(-1) === 'after close: STORE_CLOSED' || run.scenario === 'iterator',
+      run.outcomes.at(-1) === 'after close: STORE_CLOSED' ||
+        ['iterator', 'sweeping'].includes(run.scenario),
       `${run.scenario}: ${run.outcomes.at(-1)}`,
     );
   }
   const byScenario = Object.fromEntries(runs.map((run) => [run.scenario, run.outcomes]));
   assert.deepEqual(byScenario.store, ['ok', 'ok', 'ok', 'ok', 'after close: STORE_CLOSED']);
   assert.deepEqual(byScenario.iterator, ['stepped', 'STORE_CLOSED']);
+  assert.deepEqual(
+    byScenario.sweeping,
+    ['ok', 'swept ok'],
+    'the sweep timer keeps no process alive',
+  );
   for (const outcome of byScenario['in-flight'] ?? []) {
     assert.ok(['ok', 'after close: STORE_CLOSED'].includes(outcome), `in-flight: ${outcome}`);
   }
