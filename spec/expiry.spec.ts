@@ -194,6 +194,30 @@ describe('index management', () => {
     assert.notEqual(await repository.get('s1'), null);
   });
 
+  test('restarting on the same collection with another expires and expiresAfterSeconds starts cleanly on the test server', async (t) => {
+    const collection = `restart_${Date.now()}`;
+    const settings: SessionRepositoryOptions[] = [
+      { expires: HOUR, expiresAfterSeconds: 0, idField: 'sid' },
+      { expires: 2 * HOUR, expiresAfterSeconds: 60, idField: 'sid' },
+      { expires: 3 * HOUR, expiresAfterSeconds: 3_600, idField: 'sid' },
+    ];
+    for (const [round, options] of settings.entries()) {
+      const reported: IndexError[] = [];
+      const repository = new SessionRepository<Visit>(
+        { client: database.client, databaseName: database.databaseName, collection, ...options },
+        { indexFailed: (error) => reported.push(error) },
+      );
+      t.after(() => repository.close());
+      const status = await repository.whenIndexed();
+      assert.deepEqual(reported, [], `round ${round}: nothing to report`);
+      assert.equal(status.unique, 'ensured');
+      assert.notEqual(status.ttl, 'failed');
+      await repository.set(`s${round}`, { cookie: {}, views: round });
+      assert.equal((await repository.get(`s${round}`))?.views, round);
+      await repository.close();
+    }
+  });
+
   test('a TTL index the store may not change is reported once, saying what to do, and reads and writes go on', async (t) => {
     const { repository, reported, sent } = await proxied(t, {}, [
       onTtlIndex(ANSWERS.optionsConflict),
