@@ -61,6 +61,15 @@ async function startApp(uri: string, variant: Variant, collection: string) {
     commands.set(event.commandName, (commands.get(event.commandName) ?? 0) + 1);
   });
   const app = express();
+  // Requests whose client went away at the end of a round still finish: teardown waits for them.
+  let inFlight = 0;
+  app.use((_req, res, next) => {
+    inFlight += 1;
+    res.once('close', () => {
+      inFlight -= 1;
+    });
+    next();
+  });
   app.use(
     session({
       store,
@@ -93,6 +102,9 @@ async function startApp(uri: string, variant: Variant, collection: string) {
     commands,
     close: async () => {
       await new Promise((resolve) => server.close(resolve));
+      while (inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      // express-session saves or touches after the response has been sent.
+      await new Promise((resolve) => setTimeout(resolve, 200));
       await store.close();
     },
   };
