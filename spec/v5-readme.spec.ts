@@ -22,6 +22,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
+import { TTL_FALLBACK_WARNING_CODE } from '../lib/expiry-tasks.js';
 import { LEGACY_OPTION_WARNING_CODE } from '../lib/legacy-driver-options.js';
 import { useSpecDatabase } from './support/database.js';
 import { ROOT, runInSandbox } from './support/sandbox.js';
@@ -403,11 +404,17 @@ function assertConstructed(report: Report): void {
   );
 }
 
-/** Warnings of the store and of the driver (Node's own, such as ExperimentalWarning, aside). */
+/**
+ * Warnings of the store and of the driver (Node's own, such as ExperimentalWarning, aside). The
+ * one notice that a server has no TTL indexes (FerretDB 1.x, the test server) is news for the
+ * operator, not a flaw of the example: it is left out, and allowed at most once.
+ */
 function storeAndDriverWarnings(report: Report): Report['warnings'] {
+  const noTtl = report.warnings.filter(({ code }) => code === TTL_FALLBACK_WARNING_CODE);
+  assert.ok(noTtl.length <= 1, `the missing TTL indexes were reported ${noTtl.length} times`);
   return report.warnings.filter(
     ({ code, message }) =>
-      code?.startsWith('SESSION_STORE') === true ||
+      (code?.startsWith('SESSION_STORE') === true && code !== TTL_FALLBACK_WARNING_CODE) ||
       code === 'MONGODB DRIVER' ||
       /deprecated option/.test(message),
   );
