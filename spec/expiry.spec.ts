@@ -391,6 +391,8 @@ describe('sweeping expired sessions', () => {
     await repository.close();
     const atClose = commands.length;
     const sweepCommands = commands.filter((name) => name === 'find' || name === 'delete');
+    // A timed sweep may have been between its two steps when counting began.
+    if (sweepCommands[0] === 'delete') sweepCommands.shift();
     assert.ok(sweepCommands.length >= 6, 'several sweeps ran');
     sweepCommands.forEach((name, index) => {
       assert.equal(name, index % 2 === 0 ? 'find' : 'delete', `sweep step ${index} in order`);
@@ -415,7 +417,7 @@ describe('sweeping expired sessions', () => {
     await delay(300);
     assert.equal(failures.length, 1, 'once, however many sweeps failed');
     remove();
-    await delay(300);
+    await delay(600);
     proxy.inject({
       command: 'delete',
       reply: { ok: 0, code: 2, codeName: 'BadValue', errmsg: 'refused' },
@@ -528,7 +530,7 @@ describe('lazy touch (touchAfterMs)', () => {
   const later = (ms: number) => ({ cookie: { expires: new Date(Date.now() + ms) } });
 
   test('touches within the window after a get send nothing; the first after it sends exactly one update', async (t) => {
-    const windowMs = 400;
+    const windowMs = 1_000;
     const { repository, commands, raw } = await proxied(t, { touchAfterMs: windowMs });
     await repository.whenIndexed();
     await repository.set('s1', later(HOUR));
@@ -546,15 +548,15 @@ describe('lazy touch (touchAfterMs)', () => {
   });
 
   test("the window is at most a tenth of the session's lifetime", async (t) => {
-    const { repository, commands } = await proxied(t, { touchAfterMs: 60_000 });
+    const { repository, commands } = await proxied(t, { touchAfterMs: HOUR });
     await repository.whenIndexed();
-    await repository.set('short', later(2_000));
+    await repository.set('short', later(20_000));
     commands.length = 0;
-    await repository.touch('short', later(2_000));
-    assert.deepEqual(commands, [], 'within 200 ms: nothing');
-    await delay(250);
-    await repository.touch('short', later(2_000));
-    assert.deepEqual(commands, ['update'], 'past a tenth of 2 s');
+    await repository.touch('short', later(20_000));
+    assert.deepEqual(commands, [], 'within 2 s: nothing');
+    await delay(2_100);
+    await repository.touch('short', later(20_000));
+    assert.deepEqual(commands, ['update'], 'past a tenth of 20 s, though far within an hour');
   });
 
   test('touchAfterMs: 0 writes on every touch', async (t) => {

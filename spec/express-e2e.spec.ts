@@ -222,7 +222,7 @@ test('with rolling and without resave, a request that does not change the sessio
 });
 
 test('lazy touch: requests within the window send one find each and no write; the first after it, one update', async (t) => {
-  const windowMs = 400;
+  const windowMs = 1_500;
   const app = await startApp(t, {
     rolling: true,
     store: { touchAfterMs: windowMs, connectionOptions: { monitorCommands: true } },
