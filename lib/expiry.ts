@@ -73,18 +73,15 @@ export class ExpiryPolicy {
   /**
    * Whether a touch must write: when the stored expiry lags behind the wanted one by the window
    * or more. The window is `touchAfterMs`, at most a tenth of the lifetime the touch asks for, so
-   * that an active session is never more than that share short of its full lifetime.
+   * that an active session is never more than that share short of its full lifetime. A touch
+   * that ends the session, or moves its expiry back (a shorter cookie), always writes.
    */
   touchNeeded(stored: Date | undefined, wanted: Date, now: number): boolean {
     if (stored === undefined || this.#touchAfterMs === 0) return true;
     const lifetime = wanted.getTime() - now;
-    const window = Math.min(this.#touchAfterMs, lifetime * TOUCH_WINDOW_SHARE);
-    return wanted.getTime() - stored.getTime() >= window;
-  }
-
-  /** How long what the repository knows of a stored expiry stays trustworthy for a touch. */
-  get touchWindowMs(): number {
-    return this.#touchAfterMs;
+    const lag = wanted.getTime() - stored.getTime();
+    if (lifetime <= 0 || lag < 0) return true;
+    return lag >= Math.min(this.#touchAfterMs, lifetime * TOUCH_WINDOW_SHARE);
   }
 }
 

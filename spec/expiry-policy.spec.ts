@@ -17,6 +17,10 @@ test('a touch writes when the stored expiry lags the wanted one by the window or
   assert.equal(lazy.touchNeeded(new Date(now + HOUR - MINUTE + 1), wanted, now), false);
   assert.equal(lazy.touchNeeded(new Date(now + HOUR - MINUTE), wanted, now), true);
   assert.equal(policy({ touchAfterMs: 0 }).touchNeeded(wanted, wanted, now), true, '0: always');
+  const shorter = new Date(now + HOUR - 1);
+  assert.equal(lazy.touchNeeded(wanted, shorter, now), true, 'an expiry moved back is written');
+  const ended = new Date(now - 1);
+  assert.equal(lazy.touchNeeded(wanted, ended, now), true, 'an ended session is written');
 });
 
 test('the window is at most a tenth of the lifetime the touch asks for', () => {

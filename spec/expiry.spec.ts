@@ -255,6 +255,21 @@ describe('index management', () => {
     assert.match(reported[0]?.message ?? '', /autoRemove` is now `interval`/);
   });
 
+  test("a TTL index refused as Azure Cosmos DB refuses one not on _ts (2, BadValue) says to set expiresKey: '_ts', and the store sweeps", async (t) => {
+    const { repository, reported } = await proxied(t, {}, [
+      onTtlIndex({
+        ok: 0,
+        code: 2,
+        codeName: 'BadValue',
+        errmsg: "The 'expireAfterSeconds' option is supported on '_ts' field only.",
+      }),
+    ]);
+    const status = await repository.whenIndexed();
+    assert.equal(status.ttl, 'failed');
+    assert.match(reported[0]?.message ?? '', /set `expiresKey: '_ts'`/);
+    assert.equal(repository.autoRemove, 'interval');
+  });
+
   test('a unique index in conflict with another (86) is reported with what to drop', async (t) => {
     const { repository, reported } = await proxied(t, { idField: 'sid' }, [
       onUniqueIndex(ANSWERS.keySpecsConflict),
@@ -557,6 +572,15 @@ describe('lazy touch (touchAfterMs)', () => {
     await delay(2_100);
     await repository.touch('short', later(20_000));
     assert.deepEqual(commands, ['update'], 'past a tenth of 20 s, though far within an hour');
+  });
+
+  test('a touch whose cookie has already expired deletes the session, inside the window too', async (t) => {
+    const { repository, raw, commands } = await proxied(t);
+    await repository.set('s1', later(HOUR));
+    commands.length = 0;
+    await repository.touch('s1', { cookie: { expires: new Date(Date.now() - 1_000) } });
+    assert.deepEqual(commands, ['delete']);
+    assert.equal(await raw.countDocuments({}), 0);
   });
 
   test('touchAfterMs: 0 writes on every touch', async (t) => {
