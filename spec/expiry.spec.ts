@@ -576,6 +576,7 @@ describe('lazy touch (touchAfterMs)', () => {
 
   test('a touch whose cookie has already expired deletes the session, inside the window too', async (t) => {
     const { repository, raw, commands } = await proxied(t);
+    await repository.whenIndexed();
     await repository.set('s1', later(HOUR));
     commands.length = 0;
     await repository.touch('s1', { cookie: { expires: new Date(Date.now() - 1_000) } });
@@ -602,6 +603,7 @@ describe('lazy touch (touchAfterMs)', () => {
 
   test('a touch of a destroyed session is sent (and brings nothing back), whatever was remembered', async (t) => {
     const { repository, commands, raw } = await proxied(t);
+    await repository.whenIndexed();
     await repository.set('s1', later(HOUR));
     await repository.destroy('s1');
     commands.length = 0;
