@@ -88,6 +88,9 @@ export class ExpiryTasks {
   #sweeping: Promise<number> | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #sweepFailureReported = false;
+  /** Settles once the unique index has been tried (or is not wanted): see `uniqueIndexTried`. */
+  readonly #uniqueTried: Promise<void>;
+  #markUniqueTried: () => void = () => {};
 
   constructor(
     policy: ExpiryPolicy,
@@ -107,6 +110,19 @@ export class ExpiryTasks {
       unique: managed(options.uniqueIndex, 'not-needed'),
       errors: Object.freeze([]),
     });
+    this.#uniqueTried = new Promise((resolve) => {
+      this.#markUniqueTried = resolve;
+    });
+    if (this.#status.unique !== 'pending') this.#markUniqueTried();
+  }
+
+  /**
+   * Settles once the first attempt at the unique index has ended, however it ended (at once when
+   * there is none to create). Writes that may insert wait for it, so that saves racing at start-up
+   * cannot store one session twice; reads never wait.
+   */
+  uniqueIndexTried(): Promise<void> {
+    return this.#uniqueTried;
   }
 
   /** Who deletes expired sessions now: the mode asked for, or `'interval'` where TTL indexes are missing. */
@@ -152,6 +168,7 @@ export class ExpiryTasks {
   /** Stops the timers; anyone waiting for the indexes gets the status as it stands. */
   close(): void {
     this.#closed = true;
+    this.#markUniqueTried();
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
@@ -169,6 +186,8 @@ export class ExpiryTasks {
         if (this.#closed || error instanceof StoreClosedError) return;
         const settled = await this.#settle(kind, spec, error);
         if (settled) return;
+      } finally {
+        if (kind === 'unique') this.#markUniqueTried();
       }
       await this.#delay(Math.min(FIRST_RETRY_MS * 2 ** attempt, LAST_RETRY_MS));
     }

@@ -180,6 +180,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
           return;
         }
         const update = this.#replacement(encoded);
+        await this.#tasks.uniqueIndexTried();
         await upsert(() =>
           sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true }),
         );

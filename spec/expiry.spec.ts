@@ -270,6 +270,18 @@ describe('index management', () => {
     assert.equal(repository.autoRemove, 'interval');
   });
 
+  test('saves racing at start-up with a custom idField store one document: writes wait for the first try at the unique index', async (t) => {
+    const { repository, raw } = await proxied(t, { idField: 'sid' });
+    const expires = inAnHour();
+    await Promise.all(
+      Array.from({ length: 10 }, (_, views) =>
+        repository.set('raced', { cookie: { expires }, views }),
+      ),
+    );
+    assert.equal(await raw.countDocuments({ sid: 'raced' }), 1);
+    assert.equal(repository.indexes.unique, 'ensured');
+  });
+
   test('a unique index in conflict with another (86) is reported with what to drop', async (t) => {
     const { repository, reported } = await proxied(t, { idField: 'sid' }, [
       onUniqueIndex(ANSWERS.keySpecsConflict),
