@@ -1,5 +1,8 @@
 import { MongoNetworkError, MongoServerError } from 'mongodb';
 
+/** E11000: a write or a unique index met a key another document already has. */
+export const DUPLICATE_KEY = 11000;
+
 /**
  * Server codes worth one more try of an idempotent operation: the server was stepping down,
  * shutting down or briefly unreachable (the codes the driver's own retryable reads and writes

@@ -3,7 +3,7 @@
  * with backoff, reported once, never blocking reads and writes) and sweeping expired sessions on
  * a timer. It decides; the repository sends the commands, through the gate.
  */
-import { isTransient, serverCode } from './driver-errors.js';
+import { DUPLICATE_KEY, isTransient, serverCode } from './driver-errors.js';
 import { IndexError, StoreClosedError } from './errors.js';
 import type { ExpiryPolicy, IndexSpec } from './expiry.js';
 import type { AutoRemoveOption } from './options.js';
@@ -62,7 +62,6 @@ const BAD_VALUE = 2;
 const UNAUTHORIZED = 13;
 const INDEX_OPTIONS_CONFLICT = 85;
 const INDEX_KEY_SPECS_CONFLICT = 86;
-const DUPLICATE_KEY = 11000;
 /**
  * `InternalError`: transient for reads and writes on FerretDB (a busy SQLite database), but what
  * FerretDB answers when a unique index meets duplicates, which no retry cures.

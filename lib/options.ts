@@ -241,28 +241,21 @@ function asVersion5Did(given: unknown): SessionRepositoryOptions {
   return options as SessionRepositoryOptions;
 }
 
-/** What `store.options` shows: version 5's option names (and the newer ones), defaults applied. */
-export interface StoreOptionsView {
+/**
+ * What `store.options` shows: the resolved options under version 5's names (`uri`,
+ * `connectionOptions`, `databaseName`, `expires`), the others as resolved. Derived from
+ * `ResolvedOptions`, so that a new option shows here without being declared twice.
+ */
+export interface StoreOptionsView
+  extends Omit<ResolvedOptions, 'source' | 'databaseName' | 'expiresMs'> {
   /** The connection string, when the store creates its client. */
   readonly uri: string | undefined;
   /** The options of the client the store creates (with the store's defaults added). */
   readonly connectionOptions: MongoClientOptions | undefined;
   /** The database named by the option; `null` (version 5's default) for the connection string's. */
   readonly databaseName: string | null;
-  readonly collection: string;
   /** Milliseconds. */
   readonly expires: number;
-  readonly idField: string;
-  readonly expiresKey: string;
-  readonly expiresAfterSeconds: number;
-  readonly writeConcern: WriteConcernSettings | undefined;
-  readonly maxPendingOperations: number;
-  readonly operationTimeoutMs: number;
-  readonly serializer: SerializerOption;
-  readonly autoRemove: AutoRemoveOption;
-  readonly autoRemoveIntervalMs: number;
-  readonly touchAfterMs: number;
-  readonly manageIndexes: boolean;
 }
 
 /** The resolved options under version 5's names, frozen. */

@@ -1,6 +1,6 @@
 import type { Collection, Db, Document, Filter, MongoClient } from 'mongodb';
 import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
-import { isTransient, serverCode } from './driver-errors.js';
+import { DUPLICATE_KEY, isTransient, serverCode } from './driver-errors.js';
 import {
   type IndexError,
   InvalidSessionIdError,
@@ -24,7 +24,6 @@ import type { SessionDocument, SessionLike, StoredSession } from './session-type
 
 export type { CookieLike, SessionDocument, SessionLike, StoredSession } from './session-types.js';
 
-const DUPLICATE_KEY = 11000;
 /** An update through a path that does not exist as a document, such as `session.cookie` of a string. */
 const PATH_NOT_VIABLE = 28;
 const MAX_UPSERT_ATTEMPTS = 3;
