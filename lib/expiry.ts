@@ -65,6 +65,17 @@ export class ExpiryPolicy {
     return { ...filter, [this.field]: condition };
   }
 
+  /**
+   * Whether a document whose expiry field holds `stored` is unexpired: exactly what `unexpired()`
+   * asks the server, checked here instead. A read looks a session up by id alone, which every
+   * backend serves from the id index (FerretDB 1.x with SQLite only pushes down a filter on `_id`
+   * alone), then checks the expiry it brought back.
+   */
+  isLive(stored: unknown, now = Date.now()): boolean {
+    const expired = stored instanceof Date && stored.getTime() <= now;
+    return this.cosmos ? !expired : stored instanceof Date && !expired;
+  }
+
   /** The sessions expired by `now`, for the sweep. */
   expired(now = new Date()): Filter<Document> {
     return { [this.field]: { $lte: now } };

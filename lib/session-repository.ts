@@ -148,16 +148,17 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 
   /** The session, or `null` when there is none or it has expired. */
   async get(sid: string): Promise<T | null> {
-    const filter = this.#unexpired(this.#byId(sid));
+    const filter = this.#byId(sid);
     const { field } = this.#expiry;
-    // The stored expiry comes along, so that the touch which follows decides without a round trip.
+    // The stored expiry comes along: the read checks it (see `ExpiryPolicy.isLive`), and the touch
+    // which follows decides with it without a round trip.
     const options = { projection: { _id: 0, session: 1, [field]: 1 }, ...this.#codec.readOptions };
     return this.#operation(
       'get',
       async (sessions) => {
         const found = await sessions.findOne(filter, options);
-        if (found === null) return null;
-        const expires: unknown = found[field];
+        const expires: unknown = found?.[field];
+        if (found === null || !this.#expiry.isLive(expires)) return null;
         if (expires instanceof Date) this.#stored.remember(sid, expires);
         return this.#decode(found.session);
       },

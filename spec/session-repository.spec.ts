@@ -132,6 +132,42 @@ describe('get and set', () => {
     );
   });
 
+  const unexpiredOnServer = {
+    default: () => ({ expires: { $gt: new Date() } }),
+    cosmos: () => ({ expires: { $not: { $lte: new Date() } } }),
+  };
+  for (const [mode, options] of [
+    ['default', {}],
+    ['cosmos', { expiresKey: '_ts' }],
+  ] as const) {
+    test(`in the ${mode} mode, get finds by id alone and agrees with the server's unexpired filter on every stored expiry`, async () => {
+      const { repository, raw } = freshRepository(options);
+      const stored: Array<[string, unknown]> = [
+        ['future', inAnHour()],
+        ['past', anHourAgo()],
+        ['missing', undefined],
+        ['null', null],
+        ['a string', inAnHour().toISOString()],
+        ['a number', inAnHour().getTime()],
+      ];
+      for (const [id, expires] of stored) {
+        await raw.insertOne({
+          _id: id as never,
+          session: { views: 1 },
+          ...(expires === undefined ? {} : { expires }),
+        });
+      }
+      const live = await raw
+        .find(unexpiredOnServer[mode]())
+        .map((document) => String(document._id))
+        .toArray();
+      const read: string[] = [];
+      for (const [id] of stored) if ((await repository.get(id)) !== null) read.push(id);
+      assert.deepEqual(read.sort(), live.sort());
+      assert.ok(read.includes('future') && !read.includes('past'), 'the obvious cases');
+    });
+  }
+
   test('concurrent sets of one id all succeed and leave one document', async () => {
     const { repository, raw } = freshRepository();
     const writes = Array.from({ length: 25 }, (_, views) =>
