@@ -96,8 +96,13 @@ export function encryptionOption(value: unknown): ResolvedEncryption | undefined
   return Object.freeze({ keys: Object.freeze(resolved) });
 }
 
-/** Whether a stored `session` value is a sealed session. */
-export function isSealed(stored: unknown): stored is BSON.Binary {
+/**
+ * Whether a stored `session` value is a sealed session: the binary, or the `Buffer` reads make of
+ * it (`promoteBuffers`, which the session's own values need, promotes every subtype). A clear
+ * session is never binary: the codec refuses a `Buffer` as a session.
+ */
+export function isSealed(stored: unknown): stored is BSON.Binary | Uint8Array {
+  if (types.isUint8Array(stored)) return true;
   return (
     typeof stored === 'object' &&
     stored !== null &&
@@ -130,13 +135,14 @@ export function seal(
  */
 export function open(
   encryption: ResolvedEncryption | undefined,
-  sealed: BSON.Binary,
+  sealed: BSON.Binary | Uint8Array,
   storedId: string,
 ): { readonly form: SealedForm; readonly plaintext: Buffer } {
   if (encryption === undefined) {
     throw new SessionDecryptionError('it is encrypted, and no `encryption` keys are configured');
   }
-  const bytes = Buffer.from(sealed.buffer.buffer, sealed.buffer.byteOffset, sealed.position);
+  const view = types.isUint8Array(sealed) ? sealed : sealed.buffer.subarray(0, sealed.position);
+  const bytes = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
   if (bytes.length < 3) throw new SessionDecryptionError('the encrypted session is truncated');
   if (bytes[0] !== VERSION) {
     throw new SessionDecryptionError(
