@@ -122,6 +122,17 @@ async function rejection(path: Path, operation: () => Promise<unknown>): Promise
   return caught;
 }
 
+/** Runs `action`, waits for the process warnings it causes, and collects them under `path` as well. */
+async function warnings(path: Path, action: () => Promise<void>): Promise<void> {
+  const before = collected.get('process warning')?.length ?? 0;
+  await action();
+  const count = () => collected.get('process warning')?.length ?? 0;
+  await until(() => count() > before, 5_000, `${path}: a process warning`);
+  for (const warning of (collected.get('process warning') ?? []).slice(before)) {
+    collect(path, warning);
+  }
+}
+
 // Process warnings and stderr, for the whole file.
 const onWarning = (warning: Error) => collect('process warning', warning);
 const writeStderr = process.stderr.write.bind(process.stderr);
@@ -198,20 +209,30 @@ const secretSession = (): session.SessionData & Record<string, unknown> =>
     [KEY]: { value: VALUE },
   }) as unknown as session.SessionData & Record<string, unknown>;
 
+/** A server's refusal of a command, as the wire-fault proxy sends it. */
+const refused = (code: number, codeName: string, errmsg: string, extra: Document = {}) => ({
+  ok: 0,
+  code,
+  codeName,
+  errmsg,
+  ...extra,
+});
+
 const duplicateKeyMessage = (field: string, id: string) =>
   `E11000 duplicate key error collection: app.sessions index: ${field}_1 dup key: { ${field}: "${id}" }`;
 
 describe('driver errors quoting ids and keys', () => {
   test('a duplicate key on every upsert attempt is an OperationError that quotes no id', async (t) => {
     const { store, collection } = storeFor(t, 'duplicate key (E11000 quoting the id)');
-    inject(t, 'update', collection, {
-      ok: 0,
-      code: 11000,
-      codeName: 'DuplicateKey',
-      errmsg: duplicateKeyMessage('_id', SID),
-      keyPattern: { _id: 1 },
-      keyValue: { _id: SID, [KEY]: VALUE },
-    });
+    inject(
+      t,
+      'update',
+      collection,
+      refused(11000, 'DuplicateKey', duplicateKeyMessage('_id', SID), {
+        keyPattern: { _id: 1 },
+        keyValue: { _id: SID, [KEY]: VALUE },
+      }),
+    );
     const error = await rejection('duplicate key (E11000 quoting the id)', () =>
       store.set(SID, secretSession()),
     );
@@ -241,12 +262,7 @@ describe('driver errors quoting ids and keys', () => {
 
   test("FerretDB's invalid key error quotes no key", async (t) => {
     const { store, collection } = storeFor(t, 'FerretDB invalid key');
-    inject(t, 'update', collection, {
-      ok: 0,
-      code: 2,
-      codeName: 'BadValue',
-      errmsg: `invalid key: "${SID}" in ${KEY}`,
-    });
+    inject(t, 'update', collection, refused(2, 'BadValue', `invalid key: "${SID}" in ${KEY}`));
     await rejection('FerretDB invalid key', () => store.set(SID, secretSession()));
     await rejection('FerretDB invalid key', () =>
       store.touch(SID, {
@@ -258,18 +274,18 @@ describe('driver errors quoting ids and keys', () => {
 
   test('a refused read and a refused destroy quote no id', async (t) => {
     const { store, collection } = storeFor(t, 'read refused, quoting the id');
-    inject(t, 'find', collection, {
-      ok: 0,
-      code: 13,
-      codeName: 'Unauthorized',
-      errmsg: `not authorized to read { _id: "${SID}" }`,
-    });
-    inject(t, 'delete', collection, {
-      ok: 0,
-      code: 13,
-      codeName: 'Unauthorized',
-      errmsg: `not authorized to delete { _id: "${SID}" }`,
-    });
+    inject(
+      t,
+      'find',
+      collection,
+      refused(13, 'Unauthorized', `not authorized to read { _id: "${SID}" }`),
+    );
+    inject(
+      t,
+      'delete',
+      collection,
+      refused(13, 'Unauthorized', `not authorized to delete { _id: "${SID}" }`),
+    );
     await rejection('read refused, quoting the id', () => store.get(SID));
     await rejection('read refused, quoting the id', () => store.all());
     await rejection('read refused, quoting the id', () => store.ids());
@@ -294,15 +310,14 @@ describe('index failures', () => {
     test(`TTL index refused with ${ttlCode} and the unique index with ${uniqueCode}: IndexErrors that quote no key`, async (t) => {
       collectionCount += 1;
       const collection = `leak_${collectionCount}`;
-      const reply = (code: number) => ({
-        ok: 0,
-        code,
-        codeName: 'Refused',
-        errmsg:
+      const reply = (code: number) =>
+        refused(
+          code,
+          'Refused',
           code === 11000
             ? duplicateKeyMessage('sid', SID)
             : `Index already exists with different options: { ${KEY}: "${VALUE}", sid: "${SID}" }`,
-      });
+        );
       inject(t, 'createIndexes', collection, reply(ttlCode), isTtl);
       inject(t, 'createIndexes', collection, reply(uniqueCode), isUnique);
       inject(t, 'collMod', collection, reply(13));
@@ -330,12 +345,12 @@ describe('sweeps, network drops, absent servers', () => {
   test('a failing sweep is an error event that quotes no id', async (t) => {
     collectionCount += 1;
     const collection = `leak_${collectionCount}`;
-    inject(t, 'delete', collection, {
-      ok: 0,
-      code: 13,
-      codeName: 'Unauthorized',
-      errmsg: `not authorized: { _id: "${SID}" }`,
-    });
+    inject(
+      t,
+      'delete',
+      collection,
+      refused(13, 'Unauthorized', `not authorized: { _id: "${SID}" }`),
+    );
     const store = new MongoDBStore({
       uri: proxy.uri,
       databaseName: database.databaseName,
@@ -381,19 +396,12 @@ describe('sweeps, network drops, absent servers', () => {
 
   test('an absent server and no error listener: a process warning that prints no password', async (t) => {
     const port = await closedPort();
-    const before = collected.get('process warning')?.length ?? 0;
-    const store = new MongoDBStore({
-      uri: `mongodb://ann:${PASSWORD}@127.0.0.1:${port}/app?serverSelectionTimeoutMS=300`,
+    await warnings('absent server, no listener: process warning', async () => {
+      const store = new MongoDBStore({
+        uri: `mongodb://ann:${PASSWORD}@127.0.0.1:${port}/app?serverSelectionTimeoutMS=300`,
+      });
+      t.after(() => store.close());
     });
-    t.after(() => store.close());
-    await until(
-      () => (collected.get('process warning')?.length ?? 0) > before,
-      5_000,
-      'the failed start-up is a process warning',
-    );
-    for (const warning of (collected.get('process warning') ?? []).slice(before)) {
-      collect('absent server, no listener: process warning', warning);
-    }
   });
 });
 
@@ -490,21 +498,14 @@ describe('unreadable and undecryptable documents', () => {
 
   test('an unreadable document with no error listener is a process warning that quotes nothing', async (t) => {
     const { store, collection } = storeFor(t, undefined);
-    const before = collected.get('process warning')?.length ?? 0;
     await database.db.collection<Document>(collection).insertOne({
       _id: SID as never,
       session: `not json ${VALUE}`,
       expires: new Date(Date.now() + HOUR),
     });
-    assert.equal(await store.get(SID), null);
-    await until(
-      () => (collected.get('process warning')?.length ?? 0) > before,
-      5_000,
-      'the unreadable session is a process warning',
-    );
-    for (const warning of (collected.get('process warning') ?? []).slice(before)) {
-      collect('unreadable document, no listener: process warning', warning);
-    }
+    await warnings('unreadable document, no listener: process warning', async () => {
+      assert.equal(await store.get(SID), null);
+    });
   });
 
   test('tampered, wrong-key, removed-key, moved and unencrypted reads: none, with error events that quote nothing', async (t) => {
@@ -604,12 +605,7 @@ describe('transformId, closing and deadlines', () => {
 describe('what Express logs', () => {
   test("Express's default error handler writes nothing secret to stderr", async (t) => {
     const { store, collection } = storeFor(t, undefined);
-    inject(t, 'find', collection, {
-      ok: 0,
-      code: 2,
-      codeName: 'BadValue',
-      errmsg: `invalid key: "${SID}"`,
-    });
+    inject(t, 'find', collection, refused(2, 'BadValue', `invalid key: "${SID}"`));
     const app = express();
     app.set('env', 'development');
     app.use(session({ store, secret: APP_SECRET, resave: false, saveUninitialized: false }));
