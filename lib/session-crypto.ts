@@ -98,11 +98,19 @@ export function encryptionOption(value: unknown): ResolvedEncryption | undefined
 
 /**
  * Whether a stored `session` value is a sealed session: the binary, or the `Buffer` reads make of
- * it (`promoteBuffers`, which the session's own values need, promotes every subtype). A clear
- * session is never binary: the codec refuses a `Buffer` as a session.
+ * it (`promoteBuffers`, which the session's own values need, promotes every subtype, so the
+ * subtype is lost) when it starts with a header this store writes. A clear session is never
+ * binary: the codec refuses a `Buffer` as a session.
  */
 export function isSealed(stored: unknown): stored is BSON.Binary | Uint8Array {
-  if (types.isUint8Array(stored)) return true;
+  if (types.isUint8Array(stored)) {
+    return (
+      stored.length >= 4 + IV_BYTES + TAG_BYTES &&
+      stored[0] === VERSION &&
+      (stored[1] ?? FORMS.length) < FORMS.length &&
+      (stored[2] ?? 0) > 0
+    );
+  }
   return (
     typeof stored === 'object' &&
     stored !== null &&
