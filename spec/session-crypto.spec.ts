@@ -12,7 +12,7 @@ import {
   SessionDecryptionError,
   UnreadableSessionError,
 } from '../lib/errors.js';
-import { resolveOptions, type SessionRepositoryOptions } from '../lib/options.js';
+import { optionsView, resolveOptions, type SessionRepositoryOptions } from '../lib/options.js';
 import {
   createSessionCodec,
   MAX_DOCUMENT_BYTES,
@@ -297,6 +297,17 @@ describe('the option', () => {
     }
     const hexBytes = [...key.subarray(0, 4)].map((byte) => byte.toString(16).padStart(2, '0'));
     assert.equal(shown.includes(hexBytes.join(' ')), false, 'not as a Buffer prints either');
+  });
+
+  test("the store's options show the key ids and no key bytes", () => {
+    const key = randomBytes(32);
+    const view = optionsView(resolveOptions({ encryption: { keys: [{ id: 'k-2026', key }] } }));
+    assert.equal(view.encryption?.keys[0]?.id, 'k-2026');
+    const shown = inspect(view, { depth: Infinity });
+    assert.match(shown, /k-2026/);
+    for (const form of [key.toString('hex'), key.toString('base64')]) {
+      assert.equal(shown.includes(form.slice(0, 16)), false, 'no key bytes');
+    }
   });
 
   test('the resolved keys are copies: changing the given buffer later changes nothing', () => {
