@@ -102,7 +102,10 @@ export async function runDriver(context: SuiteContext): Promise<DriverResult> {
     const raw = client.db(context.databaseName).collection<Document>('driver');
     await seed(raw, BACKGROUND_SESSIONS);
     const sides = { driver: driverCalls(raw), repository: repositoryCalls(repository) };
-    const pools = { driver: await seed(raw, POOL), repository: await seed(raw, POOL) };
+    const pools = split(await seed(raw, 2 * POOL));
+    // Each destroy deletes a session that exists: fresh pools, seeded before the clock starts.
+    const poolsFor = async (operation: Operation, concurrency: number) =>
+      operation === 'destroy' ? split(await seed(raw, Math.min(8_000, 800 * concurrency))) : pools;
 
     const samples = new Map<string, LoadResult[]>();
     const measure = async (
@@ -110,10 +113,8 @@ export async function runDriver(context: SuiteContext): Promise<DriverResult> {
       operation: Operation,
       concurrency: number,
       durationMs: number,
+      ids: readonly string[],
     ) => {
-      let ids = pools[side];
-      // Each destroy deletes a session that exists: a fresh pool, seeded before the clock starts.
-      if (operation === 'destroy') ids = await seed(raw, Math.min(4_000, 400 * concurrency));
       const call = sides[side][operation];
       let next = 0;
       const result = await load(
@@ -131,8 +132,9 @@ export async function runDriver(context: SuiteContext): Promise<DriverResult> {
 
     progress(`driver: warm-up (${BACKGROUND_SESSIONS} background sessions)`);
     for (const operation of OPERATIONS) {
+      const ids = await poolsFor(operation, 4);
       for (const side of ['driver', 'repository'] as const) {
-        await measure(side, operation, 4, Math.min(stepMs, 500));
+        await measure(side, operation, 4, Math.min(stepMs, 500), ids[side]);
       }
     }
     samples.clear();
@@ -144,7 +146,8 @@ export async function runDriver(context: SuiteContext): Promise<DriverResult> {
             round % 2 === 0
               ? (['driver', 'repository'] as const)
               : (['repository', 'driver'] as const);
-          for (const side of order) await measure(side, operation, concurrency, stepMs);
+          const ids = await poolsFor(operation, concurrency);
+          for (const side of order) await measure(side, operation, concurrency, stepMs, ids[side]);
         }
         progress(`driver: round ${round + 1}/${rounds}, concurrency ${concurrency} done`);
       }
@@ -224,6 +227,17 @@ function repositoryCalls(repository: SessionRepository): Calls {
     set: (id, n) => repository.set(id, sampleSession(n)),
     touch: (id, n) => repository.touch(id, sampleSession(n)),
     destroy: (id) => repository.destroy(id),
+  };
+}
+
+/**
+ * Two pools of ids taken in turn from one list, so that both sides' sessions lie alike in the
+ * collection: where a lookup scans (FerretDB 1.x), a session stored later is found later.
+ */
+function split(ids: readonly string[]): { driver: string[]; repository: string[] } {
+  return {
+    driver: ids.filter((_, i) => i % 2 === 0),
+    repository: ids.filter((_, i) => i % 2 === 1),
   };
 }
 

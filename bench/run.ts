@@ -10,9 +10,11 @@
  *   npm run bench -- --backends sqlite     some backends only
  *
  * A partial run (`--quick`, `--suites`, `--backends`) writes bench/results/bench-partial.json
- * and leaves the published results and chart alone.
+ * and leaves the published results and chart alone; with `--publish` (not with `--quick`), the
+ * suites it ran replace theirs in bench/results/bench.json, with their own dates, and the chart
+ * is redrawn.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, freemem, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type Backend, startDatabase } from '../scripts/database.js';
@@ -32,6 +34,8 @@ export interface BackendResults {
   /** The server, as `scripts/database.ts` describes it. */
   readonly database: string;
   readonly seconds: number;
+  /** When each suite ran (suites of one backend can come from different runs with `--publish`). */
+  readonly dates?: Partial<Record<Suite, string>>;
   readonly driver?: DriverResult;
   readonly e2e?: E2eResult;
   readonly scale?: ScaleResult;
@@ -57,6 +61,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     suites: { type: 'string', default: SUITES.join(',') },
     backends: { type: 'string', default: BACKENDS.join(',') },
+    publish: { type: 'boolean', default: false },
   },
 });
 const quick = values.quick === true;
@@ -81,8 +86,10 @@ for (const backend of backends) {
     progress: (line) => log(`${name}: ${line}`),
   });
   let result: BackendResults = { backend: name, database: database.description, seconds: 0 };
+  const dates: Partial<Record<Suite, string>> = {};
   try {
     for (const suite of suites) {
+      dates[suite] = new Date().toISOString();
       if (suite === 'driver') result = { ...result, driver: await runDriver(context(suite)) };
       if (suite === 'e2e') result = { ...result, e2e: await runE2e(context(suite)) };
       if (suite === 'scale') result = { ...result, scale: await runScale(context(suite)) };
@@ -90,7 +97,7 @@ for (const backend of backends) {
   } finally {
     await database.stop();
   }
-  results.push({ ...result, seconds: round((now() - started) / 1000, 0) });
+  results.push({ ...result, dates, seconds: round((now() - started) / 1000, 0) });
 }
 
 const report: BenchResults = {
@@ -116,14 +123,36 @@ for (const result of results) {
   if (result.scale !== undefined) console.log(`\n-- scale --\n${formatScale(result.scale)}`);
 }
 
-const file = partial ? 'bench-partial.json' : 'bench.json';
+const publish = !partial || (values.publish === true && !quick);
+const published = publish && partial ? await merged(report) : report;
+const file = publish ? 'bench.json' : 'bench-partial.json';
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 await writeFile(
   new URL(`./results/${file}`, import.meta.url),
-  `${JSON.stringify(report, null, 2)}\n`,
+  `${JSON.stringify(published, null, 2)}\n`,
 );
 log(`wrote bench/results/${file}`);
-if (!partial) log(`wrote ${await writeChart(report)}`);
+if (publish) log(`wrote ${await writeChart(published)}`);
+
+/** The published results with the suites of this run in place of theirs. */
+async function merged(fresh: BenchResults): Promise<BenchResults> {
+  const path = new URL('./results/bench.json', import.meta.url);
+  const old = JSON.parse(await readFile(path, 'utf8')) as BenchResults;
+  const backends = old.backends.map((entry) => {
+    const update = fresh.backends.find((candidate) => candidate.backend === entry.backend);
+    if (update === undefined) return entry;
+    const dates = {
+      ...(entry.dates ?? Object.fromEntries(SUITES.map((suite) => [suite, old.date]))),
+    };
+    let next: BackendResults = { ...entry, database: update.database };
+    for (const suite of suites) {
+      next = { ...next, [suite]: update[suite] };
+      dates[suite] = update.dates?.[suite] ?? fresh.date;
+    }
+    return { ...next, dates };
+  });
+  return { ...old, date: fresh.date, machine: fresh.machine, backends };
+}
 
 function listOf<T extends string>(text: string, known: readonly T[], flag: string): T[] {
   const items = text.split(',').filter((item) => item !== '');

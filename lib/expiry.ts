@@ -108,7 +108,10 @@ function ttlSeconds(options: ResolvedOptions, cosmos: boolean): number {
 
 interface Remembered {
   readonly expires: Date;
+  /** When this became known: when the read that found it was sent, or when our write of it landed. */
   readonly at: number;
+  /** Our writes of this session still in flight. */
+  readonly writing: number;
 }
 
 /**
@@ -116,6 +119,12 @@ interface Remembered {
  * (express-session's order within a request) decides without a round trip. Bounded: the oldest
  * entries go first. An entry older than the touch window is not trusted: another process may
  * have written since.
+ *
+ * Newer knowledge wins. While one of our writes is in flight, concurrent touches see the expiry
+ * it writes and do not write it again (many requests of one visitor at once would otherwise all
+ * write when the window passes), and reads do not override it: they may have been answered
+ * before it landed. A read sent before our last write landed (or in the same millisecond) is
+ * ignored for the same reason.
  */
 export class StoredExpiries {
   readonly #entries = new Map<string, Remembered>();
@@ -127,21 +136,37 @@ export class StoredExpiries {
     this.#limit = limit;
   }
 
-  remember(sid: string, expires: Date, now = Date.now()): void {
-    if (this.#maxAgeMs === 0) return;
-    this.#entries.delete(sid);
-    this.#entries.set(sid, { expires, at: now });
-    if (this.#entries.size > this.#limit) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done !== true) this.#entries.delete(oldest.value);
+  /** What a read sent at `sentAt` found stored. */
+  read(sid: string, expires: Date, sentAt: number): void {
+    const entry = this.#entries.get(sid);
+    if (entry !== undefined && (entry.writing > 0 || entry.at >= sentAt)) return;
+    this.#set(sid, { expires, at: sentAt, writing: 0 });
+  }
+
+  /**
+   * Runs `write`, our write of `expires`: known at once to concurrent touches, trusted from when
+   * it lands, forgotten if it fails (what is stored is then unknown).
+   */
+  async writing<R>(sid: string, expires: Date, write: () => Promise<R>): Promise<R> {
+    if (this.#maxAgeMs === 0) return write();
+    const before = this.#entries.get(sid)?.writing ?? 0;
+    this.#set(sid, { expires, at: Date.now(), writing: before + 1 });
+    try {
+      const result = await write();
+      const writing = Math.max(0, (this.#entries.get(sid)?.writing ?? 1) - 1);
+      this.#set(sid, { expires, at: Date.now(), writing });
+      return result;
+    } catch (error) {
+      this.#entries.delete(sid);
+      throw error;
     }
   }
 
-  /** The stored expiry, if known and fresh. */
+  /** The stored expiry, if known and fresh (or being written by us). */
   recall(sid: string, now = Date.now()): Date | undefined {
     const entry = this.#entries.get(sid);
     if (entry === undefined) return undefined;
-    if (now - entry.at > this.#maxAgeMs) {
+    if (entry.writing === 0 && now - entry.at > this.#maxAgeMs) {
       this.#entries.delete(sid);
       return undefined;
     }
@@ -158,5 +183,15 @@ export class StoredExpiries {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  #set(sid: string, entry: Remembered): void {
+    if (this.#maxAgeMs === 0) return;
+    this.#entries.delete(sid);
+    this.#entries.set(sid, entry);
+    if (this.#entries.size > this.#limit) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done !== true) this.#entries.delete(oldest.value);
+    }
   }
 }

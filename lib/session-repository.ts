@@ -154,10 +154,11 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return this.#operation(
       'get',
       async (sessions) => {
+        const sentAt = Date.now();
         const found = await sessions.findOne(filter, options);
         const expires: unknown = found?.[field];
         if (found === null || !this.#expiry.isLive(expires)) return null;
-        if (expires instanceof Date) this.#stored.remember(sid, expires);
+        if (expires instanceof Date) this.#stored.read(sid, expires, sentAt);
         return this.#decode(found.session, id);
       },
       RETRY,
@@ -180,10 +181,9 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
         }
         const update = this.#replacement(encoded);
         await this.#tasks.uniqueIndexTried();
-        await upsert(() =>
-          sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true }),
+        await this.#stored.writing(sid, expires, () =>
+          upsert(() => sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true })),
         );
-        this.#stored.remember(sid, expires);
       },
       RETRY,
     );
@@ -214,16 +214,17 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
           return;
         }
         const changes: Document = { ...set, ...this.#expiry.expiryFields(expires) };
-        try {
-          await sessions.updateOne(filter, { $set: changes }, { ignoreUndefined: true });
-        } catch (error) {
-          if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
-          // The stored session is a string (another store's form, or another serializer's):
-          // its cookie cannot be set alone, so the whole session is written in this store's form.
-          const update = this.#replacement(this.#codec.encode(id, session));
-          await sessions.updateOne(filter, update, { ignoreUndefined: true });
-        }
-        this.#stored.remember(sid, expires);
+        await this.#stored.writing(sid, expires, async () => {
+          try {
+            await sessions.updateOne(filter, { $set: changes }, { ignoreUndefined: true });
+          } catch (error) {
+            if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
+            // The stored session is a string (another store's form, or another serializer's):
+            // its cookie cannot be set alone, so the whole session is written in this store's form.
+            const update = this.#replacement(this.#codec.encode(id, session));
+            await sessions.updateOne(filter, update, { ignoreUndefined: true });
+          }
+        });
       },
       RETRY,
     );

@@ -59,14 +59,47 @@ test('the TTL index: only for native removal, on _ts with the lifetime in the Co
 test('the lazy-touch memory is bounded, forgets the oldest first, and trusts nothing past its age', () => {
   const memory = new StoredExpiries(1_000, 2);
   const date = new Date(0);
-  memory.remember('a', date, 0);
-  memory.remember('b', date, 0);
-  memory.remember('c', date, 0);
+  memory.read('a', date, 0);
+  memory.read('b', date, 0);
+  memory.read('c', date, 0);
   assert.equal(memory.size, 2);
   assert.equal(memory.recall('a', 0), undefined, 'the oldest went first');
   assert.equal(memory.recall('c', 1_000), date);
   assert.equal(memory.recall('c', 1_001), undefined, 'too old to trust');
   const off = new StoredExpiries(0);
-  off.remember('a', date, 0);
+  off.read('a', date, 0);
   assert.equal(off.size, 0, 'touchAfterMs 0 keeps nothing');
+});
+
+test('the lazy-touch memory: newer knowledge wins, and a write in flight is known at once', async () => {
+  const memory = new StoredExpiries(HOUR);
+  const old = new Date(1_000);
+  const written = new Date(2_000);
+  const readBefore = Date.now();
+  memory.read('s', old, readBefore);
+  let land = () => {};
+  const write = memory.writing(
+    's',
+    written,
+    () => new Promise<void>((resolve) => (land = resolve)),
+  );
+  assert.equal(memory.recall('s'), written, 'concurrent touches see the expiry being written');
+  memory.read('s', old, Date.now() + 1);
+  assert.equal(
+    memory.recall('s'),
+    written,
+    'a read answered while the write is in flight is stale',
+  );
+  land();
+  await write;
+  memory.read('s', old, readBefore);
+  assert.equal(memory.recall('s'), written, 'a read sent before the write landed is stale');
+  const truth = new Date(3_000);
+  memory.read('s', truth, Date.now() + 1);
+  assert.equal(memory.recall('s'), truth, 'a read sent after it landed is the truth');
+  await assert.rejects(
+    memory.writing('s', new Date(4_000), () => Promise.reject(new Error('refused'))),
+    /refused/,
+  );
+  assert.equal(memory.recall('s'), undefined, 'after a failed write, what is stored is unknown');
 });

@@ -574,6 +574,28 @@ describe('lazy touch (touchAfterMs)', () => {
     assert.ok(moved.getTime() - written.getTime() >= windowMs, 'the expiry moved on');
   });
 
+  test('many requests of one visitor at once, past the window, write the expiry once', async (t) => {
+    const windowMs = 500;
+    const { repository, commands } = await proxied(t, { touchAfterMs: windowMs });
+    await repository.whenIndexed();
+    await repository.set('s1', later(HOUR));
+    await delay(windowMs + 20);
+    commands.length = 0;
+    // express-session's order for each request: get, then touch; 20 requests overlapping.
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        assert.notEqual(await repository.get('s1'), null, 'the session is read');
+        await repository.touch('s1', later(HOUR));
+      }),
+    );
+    assert.equal(commands.filter((name) => name === 'find').length, 20);
+    assert.deepEqual(
+      commands.filter((name) => name !== 'find'),
+      ['update'],
+      'one write, not one a request',
+    );
+  });
+
   test("the window is at most a tenth of the session's lifetime", async (t) => {
     const { repository, commands } = await proxied(t, { touchAfterMs: HOUR });
     await repository.whenIndexed();
