@@ -66,7 +66,8 @@ export function chart(report: BenchResults): string {
   const width = columns.length * (WIDTH + 20) + 10;
   const note = `Median of ${columns[0]?.e2e?.rounds ?? 0} interleaved rounds (whisker: slowest to fastest round), ${columns[0]?.e2e?.connections ?? 0} connections, ${report.date.slice(0, 10)}, Node ${report.machine.node}, ${report.machine.cpus} CPUs.`;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 30}" viewBox="0 0 ${width} ${height + 30}" font-family="sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${width}" height="${height + 30}" viewBox="0 0 ${width} ${height + 30}" font-family="sans-serif">`,
+    '<title>Requests per second of each session store, per scenario and FerretDB backend</title>',
     `<rect width="100%" height="100%" fill="white"/>`,
     ...parts,
     `<text x="10" y="${height + 15}" font-size="11" fill="#666">${xml(note)}</text>`,
