@@ -3,7 +3,7 @@
  * quote session contents, which must never reach a message or a log line. Both forms and the
  * size check use these, so they live apart from either form.
  */
-import { InvalidSessionError } from './errors.js';
+import { InvalidSessionError, markContentFree } from './errors.js';
 
 /** Runs a method of the session's own objects; what it throws is refused without its message. */
 export function called(run: () => unknown, problem: string): unknown {
@@ -31,7 +31,7 @@ export function safely<T>(run: () => T): T | undefined {
  */
 export function contentFree(error: unknown): Error {
   const name = error instanceof Error ? error.name : 'Error';
-  const safe = new Error('(message withheld: it may quote session contents)');
+  const safe = markContentFree(new Error('(message withheld: it may quote session contents)'));
   safe.name = name;
   const stack = error instanceof Error ? safely(() => error.stack) : undefined;
   const header = error instanceof Error ? (safely(() => String(error)) ?? '') : '';

@@ -6,16 +6,38 @@ export type SessionStoreErrorCode =
   | 'OPERATION_FAILED'
   | 'OPERATION_TIMEOUT'
   | 'INDEX_FAILED'
-  | 'SESSION_UNREADABLE';
+  | 'SESSION_UNREADABLE'
+  | 'SESSION_UNDECRYPTABLE';
 
-/** The base class of every error the store raises; `cause` carries the driver's error, if any. */
+/**
+ * The base class of every error the store raises. `cause` describes the error that caused it
+ * (the driver's, or a serializer's) by class, `code`, `codeName` and error labels only, never by
+ * its message: driver messages quote session ids (`E11000 … dup key: { _id: "…" }`) and keys
+ * (`invalid key: "…"`), and `util.inspect`, which Express's default error handler uses through
+ * `console.error`, prints the whole `cause` chain. The original error stays reachable, unprinted,
+ * as `driverError`.
+ */
 export class SessionStoreError extends Error {
   override readonly name: string = 'SessionStoreError';
   readonly code: SessionStoreErrorCode;
+  // A private field, which `util.inspect` and `JSON.stringify` never show.
+  readonly #driverError: unknown;
 
   constructor(message: string, code: SessionStoreErrorCode, options?: { cause?: unknown }) {
-    super(message, options);
+    const given = options !== undefined && 'cause' in options;
+    super(message, given ? { cause: summarized(options.cause) } : undefined);
     this.code = code;
+    this.#driverError = options?.cause;
+  }
+
+  /**
+   * The error that caused this one, exactly as it was thrown (driver message included), for
+   * debugging: it may quote session ids, keys or values, so log it only where that is acceptable.
+   * Not printed by `util.inspect`, `console.error` or `JSON.stringify`.
+   */
+  get driverError(): unknown {
+    const cause = this.#driverError;
+    return cause instanceof SessionStoreError ? cause.driverError : cause;
   }
 }
 
@@ -24,7 +46,9 @@ export class ConnectionError extends SessionStoreError {
   override readonly name = 'ConnectionError';
 
   constructor(cause: unknown) {
-    super(`Could not connect to MongoDB: ${driverMessage(cause)}`, 'CONNECTION_FAILED', { cause });
+    super(`Could not connect to MongoDB: ${connectionMessage(cause)}`, 'CONNECTION_FAILED', {
+      cause,
+    });
   }
 }
 
@@ -84,11 +108,25 @@ export class OperationTimeoutError extends SessionStoreError {
  * or the stored value has a shape no serializer wrote). The read treats it as no session.
  */
 export class UnreadableSessionError extends SessionStoreError {
-  override readonly name = 'UnreadableSessionError';
+  override readonly name: string = 'UnreadableSessionError';
 
   constructor(reason: string, cause?: unknown) {
-    super(`A stored session could not be read: ${reason}`, 'SESSION_UNREADABLE', { cause });
+    super(
+      `A stored session could not be read: ${reason}`,
+      'SESSION_UNREADABLE',
+      cause === undefined ? undefined : { cause },
+    );
   }
+}
+
+/**
+ * An encrypted stored session could not be decrypted: it was altered, moved to another session's
+ * document, or written with a key that is no longer among `encryption.keys` (or with encryption
+ * on, and it is now off). The read treats it as no session; code `SESSION_UNDECRYPTABLE`.
+ */
+export class SessionDecryptionError extends UnreadableSessionError {
+  override readonly name = 'SessionDecryptionError';
+  override readonly code = 'SESSION_UNDECRYPTABLE';
 }
 
 /**
@@ -114,13 +152,24 @@ export function storeError(operation: string, error: unknown): Error {
     : new OperationError(operation, error);
 }
 
-/** A session id that is not a non-empty string; raised before any query runs. */
+/**
+ * A session id that is not a non-empty string of at most 4 096 characters, or one `transformId`
+ * turned into something else than a non-empty string; raised before any query runs. The message
+ * describes the value by type and length, never quotes it.
+ */
 export class InvalidSessionIdError extends TypeError {
   override readonly name = 'InvalidSessionIdError';
   readonly code = 'INVALID_SESSION_ID';
 
-  constructor(received: unknown) {
-    super(`Expected a session id to be a non-empty string, got ${describeValue(received)}`);
+  constructor(
+    received: unknown,
+    expected = 'a session id to be a non-empty string',
+    options: { readonly got?: string; readonly cause?: unknown } = {},
+  ) {
+    super(
+      `Expected ${expected}, got ${options.got ?? describeValue(received)}`,
+      'cause' in options ? { cause: summarized(options.cause) } : undefined,
+    );
   }
 }
 
@@ -136,7 +185,7 @@ export class InvalidSessionError extends TypeError {
 
 /**
  * The driver's class and numeric code only: driver messages can quote the offending document
- * or key (a duplicate-key message quotes the whole session id), so they stay in `cause`.
+ * or key (a duplicate-key message quotes the whole session id).
  */
 function driverSummary(cause: unknown): string {
   if (!(cause instanceof Error)) return 'unknown error';
@@ -146,11 +195,92 @@ function driverSummary(cause: unknown): string {
     : cause.name;
 }
 
-/** Connection and index failures quote no session data, so their driver message helps and is kept. */
-function driverMessage(cause: unknown): string {
-  return cause instanceof Error
-    ? `${driverSummary(cause)}: ${cause.message}`
-    : driverSummary(cause);
+/**
+ * Connecting sends no session, so the driver's message (which says refused, timed out or not
+ * authorised) is kept, with the credentials of any connection string in it blanked.
+ */
+function connectionMessage(cause: unknown): string {
+  if (!(cause instanceof Error)) return driverSummary(cause);
+  const message = typeof cause.message === 'string' ? withoutCredentials(cause.message) : '';
+  return message === '' ? driverSummary(cause) : `${driverSummary(cause)}: ${message}`;
+}
+
+/** Blanks the user and password of every connection string in `text`. */
+export function withoutCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/\s"'`]*@/gi, '$1<credentials>@');
+}
+
+/** Marks the summaries `summarized` makes, so that one is never summarised again. */
+const SUMMARY = Symbol('summary');
+const MAX_SUMMARY_DEPTH = 4;
+
+/**
+ * An error that stands for `error` in a `cause`: its class name, its `code` (number or short
+ * string), `codeName` and error labels, and the same of its own cause; never its message, its
+ * other properties (a duplicate-key error's `keyValue` holds the session id) or its stack
+ * header. The store's own errors and the codec's content-free ones are kept as they are.
+ */
+export function summarized(error: unknown, depth = 0): unknown {
+  if (error instanceof SessionStoreError || isSummary(error)) return error;
+  const summary = markContentFree(
+    new Error('(message withheld: it may quote session ids or data)'),
+  );
+  summary.name = error instanceof Error ? safeName(error) : kindName(error);
+  // No stack: its first line would be this function, and the original's header holds the message.
+  summary.stack = `${summary.name}: ${summary.message}`;
+  if (typeof error !== 'object' || error === null) return summary;
+  const { code, codeName } = error as { code?: unknown; codeName?: unknown };
+  const fields = summary as unknown as Record<string, unknown>;
+  if (typeof code === 'number' || (typeof code === 'string' && /^[\w.-]{1,64}$/.test(code))) {
+    fields.code = code;
+  }
+  if (typeof codeName === 'string' && /^\w{1,64}$/.test(codeName)) fields.codeName = codeName;
+  const labels = errorLabels(error);
+  if (labels.length > 0) fields.errorLabels = labels;
+  const inner = (error as { cause?: unknown }).cause;
+  if (inner !== undefined && depth < MAX_SUMMARY_DEPTH) {
+    Object.defineProperty(summary, 'cause', {
+      value: summarized(inner, depth + 1),
+      writable: true,
+      configurable: true,
+    });
+  }
+  return summary;
+}
+
+/** Marks an error made to stand for another without its message, so that it is kept as it is. */
+export function markContentFree<E extends Error>(error: E): E {
+  Object.defineProperty(error, SUMMARY, { value: true });
+  return error;
+}
+
+function isSummary(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && Object.hasOwn(error, SUMMARY);
+}
+
+function safeName(error: Error): string {
+  try {
+    return /^\w{1,64}$/.test(error.name) ? error.name : 'Error';
+  } catch {
+    return 'Error';
+  }
+}
+
+function kindName(value: unknown): string {
+  return value === null ? 'null' : typeof value;
+}
+
+function errorLabels(error: object): string[] {
+  try {
+    const labels = (error as { errorLabels?: unknown }).errorLabels;
+    return Array.isArray(labels)
+      ? labels.filter(
+          (label): label is string => typeof label === 'string' && /^\w{1,64}$/.test(label),
+        )
+      : [];
+  } catch {
+    return [];
+  }
 }
 
 /** Names a received value by type (and length for strings) without echoing its contents. */

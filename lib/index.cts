@@ -20,6 +20,8 @@ namespace connectMongoDBSession {
   export import InvalidSessionError = api.InvalidSessionError;
   export import OperationTimeoutError = api.OperationTimeoutError;
   export import UnreadableSessionError = api.UnreadableSessionError;
+  export import SessionDecryptionError = api.SessionDecryptionError;
+  export import hashSessionId = api.hashSessionId;
   export type Callback<T> = api.Callback<T>;
   export type ConnectCallback = api.ConnectCallback;
   export type MongoDBStoreConstructor = api.MongoDBStoreConstructor;
@@ -42,6 +44,10 @@ namespace connectMongoDBSession {
   export type StoredSession<T extends api.SessionLike> = api.StoredSession<T>;
   export type SessionModule = api.SessionModule;
   export type SessionStoreErrorCode = api.SessionStoreErrorCode;
+  export type EncryptionKey = api.EncryptionKey;
+  export type EncryptionOption = api.EncryptionOption;
+  export type ResolvedEncryption = api.ResolvedEncryption;
+  export type TransformId = api.TransformId;
 }
 
 export = connectMongoDBSession;

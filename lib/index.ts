@@ -7,6 +7,7 @@ export {
   OperationError,
   OperationTimeoutError,
   QueueFullError,
+  SessionDecryptionError,
   SessionStoreError,
   type SessionStoreErrorCode,
   StoreClosedError,
@@ -31,6 +32,8 @@ export type {
   SessionSerializer,
   StoreOptionsView,
 } from './options.js';
+export type { EncryptionKey, EncryptionOption, ResolvedEncryption } from './session-crypto.js';
+export { hashSessionId, type TransformId } from './session-ids.js';
 export {
   type CookieLike,
   type RepositoryListeners,

@@ -1,17 +1,22 @@
 /** The client and the collection the repository works on. */
 import { type Collection, MongoClient, type MongoClientOptions, ReadPreference } from 'mongodb';
+import { summarized, withoutCredentials } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { SessionDocument } from './session-types.js';
 
-/** A client from `uri`; what the driver refuses is a `TypeError` at construction. */
+/**
+ * A client from `uri`; what the driver refuses is a `TypeError` at construction. The driver's
+ * reason is kept, with the credentials of a connection string it quotes blanked; the `cause`
+ * names the driver's error without its message, which can quote the connection string.
+ */
 export function createClient(uri: string, options: MongoClientOptions): MongoClient {
   try {
     return new MongoClient(uri, options);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = withoutCredentials(error instanceof Error ? error.message : String(error));
     throw new TypeError(
       `Expected \`uri\` and \`connectionOptions\` to be accepted by the MongoDB driver: ${reason}`,
-      { cause: error },
+      { cause: summarized(error) },
     );
   }
 }

@@ -28,9 +28,10 @@ export const KNOWN_OPTION_NAMES = [
   'autoRemoveIntervalMs',
   'touchAfterMs',
   'manageIndexes',
-  // connect-mongo's name, with connect-mongo's meaning, that this store is to take.
+  // connect-mongo's name, with connect-mongo's meaning.
   'transformId',
-] as const satisfies ReadonlyArray<keyof SessionRepositoryOptions | 'transformId'>;
+  'encryption',
+] as const satisfies ReadonlyArray<keyof SessionRepositoryOptions>;
 
 /** A connect-mongo option name, this store's equivalent and how to convert the value. */
 export interface ConnectMongoName {
@@ -71,8 +72,8 @@ export const CONNECT_MONGO_NAMES: readonly ConnectMongoName[] = (
       'serializer',
       '`serializer: { stringify, parse }`, a session to a string and back',
     ],
-    ['crypto', 'encryption', 'see the encryption guide'],
-    ['cryptoAdapter', 'encryption', 'see the encryption guide'],
+    ['crypto', 'encryption', '`encryption: { keys: [{ id, key }] }`, see docs/security.md'],
+    ['cryptoAdapter', 'encryption', '`encryption: { keys: [{ id, key }] }`, see docs/security.md'],
     ['writeOperationOptions', 'writeConcern', 'its write concern (`w`, `j`, `wtimeoutMS`)'],
     [
       'timestamps',

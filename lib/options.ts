@@ -11,6 +11,12 @@ import {
   UNKNOWN_OPTION_WARNING_CODE,
   unknownOptionWarning,
 } from './option-names.js';
+import {
+  type EncryptionOption,
+  encryptionOption,
+  type ResolvedEncryption,
+} from './session-crypto.js';
+import { type TransformId, transformIdOption } from './session-ids.js';
 import { warnOnce } from './warnings.js';
 
 /** Options of `SessionRepository` (and of `MongoDBStore`, which passes them on). */
@@ -86,6 +92,22 @@ export interface SessionRepositoryOptions {
    * them yourself (see the backends guide). @default true
    */
   readonly manageIndexes?: boolean | undefined;
+  /**
+   * The key each session is stored under, from its session id (connect-mongo's name and meaning):
+   * `hashSessionId(secret)` stores the HMAC-SHA-256 of the id, so that a dump of the collection
+   * holds no usable cookie. `ids()`, `all()` and the iterator then return stored keys, not
+   * session ids. Switching it on (or changing it) in a running deployment logs everyone out:
+   * see docs/security.md. @default undefined (the session id itself)
+   */
+  readonly transformId?: ((sid: string) => string) | undefined;
+  /**
+   * Encryption at rest with AES-256-GCM: `{ keys: [{ id, key }] }`, each key 32 random bytes.
+   * The first key encrypts every write; any listed key decrypts, so keys rotate by putting the
+   * new one first. Sessions stored in clear are still read (the next write encrypts them); a
+   * session that does not decrypt reads as none and is reported (`SessionDecryptionError`). See
+   * docs/security.md. @default undefined (sessions stored in clear)
+   */
+  readonly encryption?: EncryptionOption | undefined;
 }
 
 export type AutoRemoveOption = 'native' | 'interval' | 'disabled';
@@ -120,6 +142,9 @@ export interface ResolvedOptions {
   /** `0`: every touch writes. */
   readonly touchAfterMs: number;
   readonly manageIndexes: boolean;
+  readonly transformId: TransformId | undefined;
+  /** The keys as `KeyObject`s, which `util.inspect` does not print. */
+  readonly encryption: ResolvedEncryption | undefined;
 }
 
 export const DEFAULT_URI = 'mongodb://127.0.0.1:27017/test';
@@ -203,6 +228,8 @@ export function resolveOptions(given: SessionRepositoryOptions | null = {}): Res
       'milliseconds',
     ),
     manageIndexes: boolean('manageIndexes', options.manageIndexes ?? true),
+    transformId: transformIdOption(options.transformId),
+    encryption: encryptionOption(options.encryption),
   });
 }
 
@@ -278,6 +305,8 @@ export function optionsView(resolved: ResolvedOptions): StoreOptionsView {
     autoRemoveIntervalMs: resolved.autoRemoveIntervalMs,
     touchAfterMs: resolved.touchAfterMs,
     manageIndexes: resolved.manageIndexes,
+    transformId: resolved.transformId,
+    encryption: resolved.encryption,
   });
 }
 

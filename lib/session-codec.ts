@@ -1,6 +1,8 @@
 /**
  * The codec: composes the two stored forms (bson-form.ts, string-form.ts) with what both share,
- * the session's shape, the expiry taken from its cookie and the check that the document fits.
+ * the session's shape, the expiry taken from its cookie and the check that the document fits;
+ * and with the two protections at rest, the stored id (session-ids.ts) and encryption
+ * (session-crypto.ts), which wrap whichever form is configured.
  */
 import { types } from 'node:util';
 import { BSON } from 'mongodb';
@@ -19,6 +21,8 @@ import {
 import { called, contentFree } from './content-free-errors.js';
 import { InvalidSessionError, UnreadableSessionError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
+import { isSealed, open, type ResolvedEncryption, seal } from './session-crypto.js';
+import { storedIdOf } from './session-ids.js';
 import {
   JSON_FORM,
   readString,
@@ -52,23 +56,34 @@ export interface CodecReadOptions {
 }
 
 /**
- * Turns sessions into the stored `session` field and back. With its two forms, the only part
- * of the store that knows the stored form; plain functions of the resolved options, testable
- * without a database. The rules, value by value, are in docs/serialization.md.
+ * Turns sessions into the stored `session` field and back, and session ids into the keys they
+ * are stored under. With its forms, the only part of the store that knows the stored form;
+ * plain functions of the resolved options, testable without a database. The rules, value by
+ * value, are in docs/serialization.md; the protections at rest in docs/security.md.
  */
 export interface SessionCodec {
-  /** For `set`. Throws `InvalidSessionError` (a `TypeError`) before anything is sent. */
-  encode(sid: string, session: object, now?: number): EncodedSession;
-  /** For `touch`. Throws `InvalidSessionError` before anything is sent. */
-  encodeTouch(sid: string, session: object, now?: number): EncodedTouch;
-  /** The session from a stored `session` field. Throws `UnreadableSessionError`. */
-  decode(stored: unknown): Record<string, unknown>;
+  /**
+   * The key a session id is stored under: the id, or `transformId(id)`. Throws
+   * `InvalidSessionIdError` (a `TypeError`) for an id, or a transformed id, that is not a
+   * non-empty string.
+   */
+  storedId(sid: unknown): string;
+  /** For `set`, given the stored id. Throws `InvalidSessionError` (a `TypeError`) before anything is sent. */
+  encode(storedId: string, session: object, now?: number): EncodedSession;
+  /** For `touch`, given the stored id. Throws `InvalidSessionError` before anything is sent. */
+  encodeTouch(storedId: string, session: object, now?: number): EncodedTouch;
+  /**
+   * The session from a stored `session` field and the stored id it was found under. Throws
+   * `UnreadableSessionError`, or its subclass `SessionDecryptionError` for an encrypted session
+   * that does not decrypt.
+   */
+  decode(stored: unknown, storedId: string): Record<string, unknown>;
   readonly readOptions: CodecReadOptions;
 }
 
 /** What the codec reads of the resolved options; the field names only make the size check exact. */
 export type SessionCodecOptions = Pick<ResolvedOptions, 'serializer' | 'expiresMs'> &
-  Partial<Pick<ResolvedOptions, 'idField' | 'expiresKey'>>;
+  Partial<Pick<ResolvedOptions, 'idField' | 'expiresKey' | 'transformId' | 'encryption'>>;
 
 // The document's limits and the key escaping are part of what the codec promises
 // (docs/serialization.md), so callers find them here rather than in the form that implements them.
@@ -84,9 +99,10 @@ const SIZE_PLACEHOLDER_ID = new BSON.ObjectId('000000000000000000000000');
 
 /** The codec for the resolved options. */
 export function createSessionCodec(options: SessionCodecOptions): SessionCodec {
-  const { serializer } = options;
+  const { serializer, encryption } = options;
   const stringForm = serializer === 'document' ? undefined : stringSerializer(serializer);
   const checkSize = sizeCheck(options);
+  const readOptions = { useBigInt64: true, promoteBuffers: true } as const;
 
   const encodeString = (form: StringForm, sid: string, session: object, now: number) => {
     const record = sessionRecord(session);
@@ -97,24 +113,40 @@ export function createSessionCodec(options: SessionCodecOptions): SessionCodec {
     return { text, expires };
   };
 
+  const encodeClear = (sid: string, session: object, now: number): EncodedSession => {
+    if (stringForm !== undefined) {
+      const { text, expires } = encodeString(stringForm, sid, session, now);
+      return { session: text, expires };
+    }
+    const record = sessionRecord(session);
+    const cookie = storedCookie(record);
+    const expires = expiryOf(record.cookie, now, options.expiresMs);
+    const state: WalkState = { bytes: 0, exact: false, ancestors: [] };
+    const stored = storedRecord(record, 0, state, cookie);
+    checkSize(sid, stored, expires, state);
+    return { session: stored, expires };
+  };
+
+  const encode = (sid: string, session: object, now = Date.now()): EncodedSession => {
+    const clear = encodeClear(sid, session, now);
+    if (encryption === undefined) return clear;
+    const locked = sealedForm(encryption, sid, clear.session);
+    checkSize(sid, locked, clear.expires, {
+      bytes: 5 + locked.position,
+      exact: false,
+      ancestors: [],
+    });
+    return { session: locked, expires: clear.expires };
+  };
+
   return {
-    encode(sid, session, now = Date.now()) {
-      if (stringForm !== undefined) {
-        const { text, expires } = encodeString(stringForm, sid, session, now);
-        return { session: text, expires };
-      }
-      const record = sessionRecord(session);
-      const cookie = storedCookie(record);
-      const expires = expiryOf(record.cookie, now, options.expiresMs);
-      const state: WalkState = { bytes: 0, exact: false, ancestors: [] };
-      const stored = storedRecord(record, 0, state, cookie);
-      checkSize(sid, stored, expires, state);
-      return { session: stored, expires };
-    },
+    storedId: storedIdOf(options.transformId),
+    encode,
     encodeTouch(sid, session, now = Date.now()) {
-      if (stringForm !== undefined) {
-        const { text, expires } = encodeString(stringForm, sid, session, now);
-        return { set: { session: text }, expires };
+      // A string, or a sealed session, cannot have its cookie set alone: the whole session is written.
+      if (stringForm !== undefined || encryption !== undefined) {
+        const { session: stored, expires } = encode(sid, session, now);
+        return { set: { session: stored }, expires };
       }
       const record = sessionRecord(session);
       const cookie = storedCookie(record);
@@ -128,19 +160,48 @@ export function createSessionCodec(options: SessionCodecOptions): SessionCodec {
       checkSize(sid, { cookie: stored }, expires, state);
       return { set: { 'session.cookie': stored }, expires };
     },
-    decode(stored) {
+    decode(stored, storedId) {
       // Dispatch on what is stored, not on the option: documents (version 5's form) are read
       // whatever the serializer, so changing it keeps the sessions already stored readable.
       // A string under the document form is connect-mongo's default form, a JSON string: read
       // it, so that switching stores logs nobody out (the next write stores a document).
+      // Sessions stored in clear are read with encryption on, so turning it on logs nobody out.
+      if (isSealed(stored)) {
+        const { form, plaintext } = open(encryption, stored, storedId);
+        if (form === 'string') return readString(stringForm ?? JSON_FORM, plaintext.toString());
+        return readRecord(deserialized(plaintext, readOptions));
+      }
       if (typeof stored === 'string') return readString(stringForm ?? JSON_FORM, stored);
       if (!isPlainRecord(stored)) {
         throw new UnreadableSessionError(`expected a document or a string, got ${kindOf(stored)}`);
       }
       return readRecord(stored);
     },
-    readOptions: { useBigInt64: true, promoteBuffers: true },
+    readOptions,
   };
+}
+
+/** The clear stored form sealed: a string form as UTF-8, the document form as BSON. */
+function sealedForm(encryption: ResolvedEncryption, sid: string, clear: unknown): BSON.Binary {
+  if (typeof clear === 'string') return seal(encryption, 'string', Buffer.from(clear), sid);
+  let bytes: Uint8Array;
+  try {
+    bytes = BSON.serialize(clear as BSON.Document, { ignoreUndefined: true });
+  } catch (error) {
+    throw new InvalidSessionError('The session cannot be stored: BSON serialization threw', {
+      cause: contentFree(error),
+    });
+  }
+  return seal(encryption, 'document', bytes, sid);
+}
+
+/** A decrypted document form; it authenticated, so only a bug or another bson could make it fail. */
+function deserialized(bytes: Buffer, readOptions: CodecReadOptions): Record<string, unknown> {
+  try {
+    return BSON.deserialize(bytes, readOptions);
+  } catch (error) {
+    throw new UnreadableSessionError('its decrypted BSON did not parse', contentFree(error));
+  }
 }
 
 /** A session is an object, stored as its own properties. */

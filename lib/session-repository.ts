@@ -3,7 +3,6 @@ import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.j
 import { DUPLICATE_KEY, isTransient, serverCode } from './driver-errors.js';
 import {
   type IndexError,
-  InvalidSessionIdError,
   OperationTimeoutError,
   StoreClosedError,
   storeError,
@@ -27,8 +26,6 @@ export type { CookieLike, SessionDocument, SessionLike, StoredSession } from './
 /** An update through a path that does not exist as a document, such as `session.cookie` of a string. */
 const PATH_NOT_VIABLE = 28;
 const MAX_UPSERT_ATTEMPTS = 3;
-/** Browsers keep cookies of at most 4 096 bytes, so no real session id is longer. */
-const MAX_SESSION_ID_LENGTH = 4096;
 /**
  * Deletes of many sessions go in batches of at most this many, each its own operation with its
  * own deadline: one `deleteMany` over a large backlog can outlast any deadline, and FerretDB's
@@ -148,7 +145,8 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 
   /** The session, or `null` when there is none or it has expired. */
   async get(sid: string): Promise<T | null> {
-    const filter = this.#byId(sid);
+    const id = this.#codec.storedId(sid);
+    const filter = this.#byId(id);
     const { field } = this.#expiry;
     // The stored expiry comes along: the read checks it (see `ExpiryPolicy.isLive`), and the touch
     // which follows decides with it without a round trip.
@@ -161,7 +159,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
         const expires: unknown = found?.[field];
         if (found === null || !this.#expiry.isLive(expires)) return null;
         if (expires instanceof Date) this.#stored.read(sid, expires, sentAt);
-        return this.#decode(found.session);
+        return this.#decode(found.session, id);
       },
       RETRY,
     );
@@ -169,8 +167,9 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 
   /** Inserts or replaces the session; one whose cookie has already expired is deleted instead. */
   async set(sid: string, session: T): Promise<void> {
-    const filter = this.#byId(sid);
-    const encoded = this.#codec.encode(sid, session);
+    const id = this.#codec.storedId(sid);
+    const filter = this.#byId(id);
+    const encoded = this.#codec.encode(id, session);
     const { expires } = encoded;
     return this.#operation(
       'set',
@@ -197,8 +196,9 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
    * is sent.
    */
   async touch(sid: string, session: T): Promise<void> {
-    const byId = this.#byId(sid);
-    const { set, expires } = this.#codec.encodeTouch(sid, session);
+    const id = this.#codec.storedId(sid);
+    const byId = this.#byId(id);
+    const { set, expires } = this.#codec.encodeTouch(id, session);
     const now = Date.now();
     if (!this.#expiry.touchNeeded(this.#stored.recall(sid, now), expires, now)) {
       if (this.#gate.closed) throw new StoreClosedError();
@@ -221,7 +221,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
             if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
             // The stored session is a string (another store's form, or another serializer's):
             // its cookie cannot be set alone, so the whole session is written in this store's form.
-            const update = this.#replacement(this.#codec.encode(sid, session));
+            const update = this.#replacement(this.#codec.encode(id, session));
             await sessions.updateOne(filter, update, { ignoreUndefined: true });
           }
         });
@@ -236,11 +236,12 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
    * undone (call again: deleting is idempotent).
    */
   async destroy(sid: string | readonly string[]): Promise<void> {
-    const ids = Array.isArray(sid) ? sid.map(validId) : [validId(sid)];
+    const sids: readonly string[] = Array.isArray(sid) ? sid : [sid as string];
+    const ids = sids.map((each) => this.#codec.storedId(each));
+    for (const each of sids) this.#stored.forget(each);
     const { idField } = this.options;
     for (let start = 0; start === 0 || start < ids.length; start += DELETE_BATCH_SIZE) {
       const batch = ids.slice(start, start + DELETE_BATCH_SIZE);
-      for (const id of batch) this.#stored.forget(id);
       const filter: Filter<Document> = {
         [idField]: batch.length === 1 ? batch[0] : { $in: batch },
       };
@@ -265,7 +266,10 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return this.#operation('length', (sessions) => sessions.countDocuments(this.#unexpired({})));
   }
 
-  /** The ids of all unexpired sessions. */
+  /**
+   * The ids of all unexpired sessions, as stored: with `transformId`, the stored keys
+   * (`transformId(sid)`), not the session ids, which the store never keeps.
+   */
   ids(): Promise<string[]> {
     const { idField } = this.options;
     const projection = idField === '_id' ? { _id: 1 } : { _id: 0, [idField]: 1 };
@@ -277,7 +281,8 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 
   /**
    * All unexpired sessions, each as `{ id, session, expires }` (the iterator's shape, so a
-   * session's own `id` field is never overwritten). Reads them all into memory: see `sessions()`.
+   * session's own `id` field is never overwritten). `id` is the stored key, as `ids()` gives it.
+   * Reads them all into memory: see `sessions()`.
    */
   all(): Promise<Array<StoredSession<T>>> {
     return this.#operation('all', async (sessions) => {
@@ -287,8 +292,9 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   }
 
   /**
-   * Every unexpired session, read in batches from a cursor so memory stays flat. Each batch has
-   * the operation deadline; `close()` ends a running iteration with `StoreClosedError`.
+   * Every unexpired session, read in batches from a cursor so memory stays flat; `id` is the
+   * stored key, as `ids()` gives it. Each batch has the operation deadline; `close()` ends a
+   * running iteration with `StoreClosedError`.
    */
   async *sessions(): AsyncGenerator<StoredSession<T>, void, undefined> {
     const lease = await this.#gate.lease('sessions');
@@ -426,9 +432,9 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 
   /** A stored document as the iterator and `all()` yield it; none when it cannot be read. */
   #fromDocument(document: SessionDocument): Array<StoredSession<T>> {
-    const session = this.#decode(document.session);
-    if (session === null) return [];
     const id = String(document[this.options.idField]);
+    const session = this.#decode(document.session, id);
+    if (session === null) return [];
     return [{ id, session, expires: document[this.#expiry.field] as Date }];
   }
 
@@ -437,8 +443,8 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     return { $set: { session, ...this.#expiry.expiryFields(expires) } };
   }
 
-  #byId(sid: unknown): Filter<Document> {
-    return { [this.options.idField]: validId(sid) };
+  #byId(storedId: string): Filter<Document> {
+    return { [this.options.idField]: storedId };
   }
 
   #unexpired(filter: Filter<Document>): Filter<Document> {
@@ -446,9 +452,9 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
   }
 
   /** An unreadable stored session reads as no session (the visitor starts afresh), and is reported. */
-  #decode(stored: unknown): T | null {
+  #decode(stored: unknown, storedId: string): T | null {
     try {
-      return this.#codec.decode(stored) as T;
+      return this.#codec.decode(stored, storedId) as T;
     } catch (error) {
       this.#listeners.unreadable?.(
         error instanceof UnreadableSessionError
@@ -458,13 +464,6 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
       return null;
     }
   }
-}
-
-function validId(sid: unknown): string {
-  if (typeof sid !== 'string' || sid === '' || sid.length > MAX_SESSION_ID_LENGTH) {
-    throw new InvalidSessionIdError(sid);
-  }
-  return sid;
 }
 
 /** Marks an idempotent operation, which is tried once more on a transient error. */

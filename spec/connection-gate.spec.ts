@@ -55,7 +55,7 @@ describe('the gate on its own', () => {
     assert.equal(attempts.length, 1);
   });
 
-  test('a failed connection rejects every waiting operation with a ConnectionError carrying the cause', async () => {
+  test('a failed connection rejects every waiting operation with a ConnectionError carrying the driver error', async () => {
     const { connect, attempt } = manualConnect<string>();
     const gate = new ConnectionGate(connect, { maxPending: 100, timeoutMs: 0 });
     const waiting = [1, 2, 3].map(() => gate.run('op', async (value) => value));
@@ -65,7 +65,12 @@ describe('the gate on its own', () => {
       await assert.rejects(operation, (error: unknown) => {
         assert.ok(error instanceof ConnectionError);
         assert.equal(error.code, 'CONNECTION_FAILED');
-        assert.equal(error.cause, cause);
+        assert.equal(error.driverError, cause);
+        assert.equal(
+          (error.cause as Error).name,
+          'Error',
+          'the cause names it, without its message',
+        );
         return true;
       });
     }

@@ -146,7 +146,7 @@ describe('clientPromise', () => {
       assert.deepEqual(unhandled, []);
       await assert.rejects(repository.get('a'), (error: unknown) => {
         assert.ok(error instanceof ConnectionError);
-        assert.equal(error.cause, cause);
+        assert.equal(error.driverError, cause);
         return true;
       });
       await repository.close();

@@ -22,6 +22,8 @@ const CLASS_NAMES = [
   'InvalidSessionError',
   'OperationTimeoutError',
   'UnreadableSessionError',
+  'SessionDecryptionError',
+  'hashSessionId',
 ] as const;
 
 before(() => {

@@ -27,7 +27,7 @@ const documentCodec = codecOf();
 function throughBson(session: object, codec = documentCodec): Record<string, unknown> {
   const encoded = codec.encode('sid', session, NOW);
   const bytes = BSON.serialize({ session: encoded.session }, { ignoreUndefined: true });
-  return codec.decode(BSON.deserialize(bytes, codec.readOptions).session);
+  return codec.decode(BSON.deserialize(bytes, codec.readOptions).session, 'sid');
 }
 
 function storedOf(session: object, codec = documentCodec): unknown {
@@ -279,11 +279,14 @@ describe('keys (rule 4)', () => {
 
   test('decode leaves a % that starts none of the escape sequences untouched, as in version 5 documents', () => {
     const stored = { '100%': { 'a%20b': 1, '%2e': 2, 'x%24': 3, '%5F': 4, '%': 5 } };
-    assert.deepStrictEqual(documentCodec.decode(stored), stored);
+    assert.deepStrictEqual(documentCodec.decode(stored, 'sid'), stored);
   });
 
   test('caveat: a version 5 key that literally holds an escape sequence reads back unescaped', () => {
-    assert.deepStrictEqual(documentCodec.decode({ 'a%2Eb': 1, '%24x': 2 }), { 'a.b': 1, $x: 2 });
+    assert.deepStrictEqual(documentCodec.decode({ 'a%2Eb': 1, '%24x': 2 }, 'sid'), {
+      'a.b': 1,
+      $x: 2,
+    });
   });
 
   test('a session whose keys need no escaping is not copied', () => {
@@ -302,7 +305,7 @@ describe('keys (rule 4)', () => {
 
   test('a stored session whose keys need no unescaping is read without a copy', () => {
     const stored = { cookie: { expires: IN_AN_HOUR }, user: { name: 'Ann' } };
-    assert.equal(documentCodec.decode(stored), stored);
+    assert.equal(documentCodec.decode(stored, 'sid'), stored);
   });
 });
 
@@ -329,7 +332,7 @@ describe('prototype keys (rule 5)', () => {
 
   test('a copy made to unescape a key keeps __proto__ an own property and pollutes nothing', () => {
     const stored = JSON.parse(`{"a%2Eb":{"__proto__":{"polluted":1},"x%2Ey":1}}`) as object;
-    const back = documentCodec.decode(stored) as { 'a.b': Record<string, unknown> };
+    const back = documentCodec.decode(stored, 'sid') as { 'a.b': Record<string, unknown> };
     assert.ok(Object.hasOwn(back['a.b'], '__proto__'), '__proto__ is an own property');
     assert.equal(Object.getPrototypeOf(back['a.b']), Object.prototype);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
@@ -647,11 +650,11 @@ describe('the json serializer', () => {
     const given = { cookie: { expires: IN_AN_HOUR.toISOString() }, user: { 'a.b': [1, 'x'] } };
     const { session: stored } = json.encode('sid', given, NOW);
     assert.equal(stored, JSON.stringify(given));
-    assert.deepStrictEqual(json.decode(stored), given);
+    assert.deepStrictEqual(json.decode(stored, 'sid'), given);
   });
 
   test('Dates come back as ISO strings', () => {
-    const back = json.decode(json.encode('sid', { at: new Date(NOW) }, NOW).session);
+    const back = json.decode(json.encode('sid', { at: new Date(NOW) }, NOW).session, 'sid');
     assert.deepStrictEqual(back, { at: new Date(NOW).toISOString() });
   });
 
@@ -696,17 +699,20 @@ describe('the json serializer', () => {
   });
 
   test('a string that is not JSON is unreadable, and the error quotes none of it', () => {
-    assertUnreadable(() => json.decode(`{"${SECRET}": tru`), /JSON parse threw a SyntaxError/);
+    assertUnreadable(
+      () => json.decode(`{"${SECRET}": tru`, 'sid'),
+      /JSON parse threw a SyntaxError/,
+    );
   });
 
   test('JSON that is not an object is unreadable', () => {
     for (const text of ['[1]', '1', 'null', '"text"']) {
-      assertUnreadable(() => json.decode(text), /JSON parse returned .*, not an object/);
+      assertUnreadable(() => json.decode(text, 'sid'), /JSON parse returned .*, not an object/);
     }
   });
 
   test('a stored document, version 5 form, is read as well', () => {
-    assert.deepStrictEqual(json.decode({ 'a%2Eb': 1 }), { 'a.b': 1 });
+    assert.deepStrictEqual(json.decode({ 'a%2Eb': 1 }, 'sid'), { 'a.b': 1 });
   });
 });
 
@@ -726,7 +732,7 @@ describe('a custom serializer', () => {
     const given = { cookie: { expires: IN_AN_HOUR.toISOString() }, views: 1 };
     const { session: stored } = codec.encode('sid', given, NOW);
     assert.equal(stored, `v1:${JSON.stringify(given)}`);
-    assert.deepStrictEqual(codec.decode(stored), given);
+    assert.deepStrictEqual(codec.decode(stored, 'sid'), given);
     assert.deepStrictEqual(codec.encodeTouch('sid', given, NOW).set, { session: stored });
   });
 
@@ -771,7 +777,7 @@ describe('a custom serializer', () => {
         },
       },
     });
-    assertUnreadable(() => codec.decode('{}'), /the serializer's parse threw an? Error/);
+    assertUnreadable(() => codec.decode('{}', 'sid'), /the serializer's parse threw an? Error/);
   });
 });
 
@@ -787,20 +793,20 @@ describe('decode', () => {
   ];
   for (const [label, stored] of notDocuments) {
     test(`a stored ${label} is unreadable`, () => {
-      assertUnreadable(() => documentCodec.decode(stored), new RegExp(`got ${label}`));
+      assertUnreadable(() => documentCodec.decode(stored, 'sid'), new RegExp(`got ${label}`));
     });
   }
 
   test("a stored JSON string (connect-mongo's default form) is read by the 'document' serializer", () => {
     const cookie = { expires: '2030-01-01T00:00:00.000Z', originalMaxAge: 1000 };
-    assert.deepStrictEqual(documentCodec.decode(JSON.stringify({ cookie, user: 'ann' })), {
+    assert.deepStrictEqual(documentCodec.decode(JSON.stringify({ cookie, user: 'ann' }), 'sid'), {
       cookie,
       user: 'ann',
     });
   });
 
   test("a stored string that is not JSON (connect-mongo's encrypted form) is unreadable for the 'document' serializer", () => {
-    assertUnreadable(() => documentCodec.decode(`not json ${SECRET}`), /JSON parse threw/);
+    assertUnreadable(() => documentCodec.decode(`not json ${SECRET}`, 'sid'), /JSON parse threw/);
   });
 
   test('reads ask the driver for bigints and Buffers', () => {
