@@ -67,9 +67,9 @@ export class ExpiryPolicy {
 
   /**
    * Whether a document whose expiry field holds `stored` is unexpired: exactly what `unexpired()`
-   * asks the server, checked here instead. A read looks a session up by id alone, which every
-   * backend serves from the id index (FerretDB 1.x with SQLite only pushes down a filter on `_id`
-   * alone), then checks the expiry it brought back.
+   * asks the server, checked here instead. A read looks a session up by id alone, the shape every
+   * backend serves best (MongoDB from the `_id` index; FerretDB 1.x with SQLite evaluates a filter
+   * in SQL only when it is `_id` alone), then checks the expiry it brought back.
    */
   isLive(stored: unknown, now = Date.now()): boolean {
     const expired = stored instanceof Date && stored.getTime() <= now;
