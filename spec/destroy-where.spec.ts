@@ -332,12 +332,18 @@ describe('the filter form', () => {
     });
   });
 
-  test('the delete is a filter on the server: no session is read here', async (t) => {
+  test('the filter is sent with the delete: no session is read here', async (t) => {
     const { repository } = repositoryFor(t);
     await threeDevices(repository);
-    const commands = await commandsDuring(() => repository.destroyWhere({ 'user.id': 7 }));
-    assert.ok(!commands.includes('getMore'), `no cursor read (${commands.join(', ')})`);
-    assert.ok(commands.includes('delete'), 'a delete');
+    const sent: CommandStartedEvent[] = [];
+    const listener = (event: CommandStartedEvent) => sent.push(event);
+    database.client.on('commandStarted', listener);
+    t.after(() => database.client.off('commandStarted', listener));
+    await repository.destroyWhere({ 'user.id': 7 });
+    const names = sent.map((event) => event.commandName);
+    assert.deepEqual(names, ['find', 'delete'], 'the step: its edge, then the delete');
+    assert.equal(sent[0]?.command.limit, 1, 'the edge is one id');
+    assert.equal(sent[1]?.command.deletes[0].q['session.user.id'], 7, 'the filter, rewritten');
   });
 
   test(`more matches than one batch of ${DELETE_BATCH_SIZE} are deleted in several`, async (t) => {
