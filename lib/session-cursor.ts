@@ -5,9 +5,9 @@ import { OperationTimeoutError, storeError } from './errors.js';
 import type { SessionDocument } from './session-types.js';
 
 /**
- * The cursor's documents; errors name the operation `name`. A reader paused at a `yield` when the store closes finds the cursor
- * closed for it, and its next step throws the lease's reason (`StoreClosedError`), never ends
- * silently.
+ * The cursor's documents; errors name the operation `name`. A reader paused at a `yield` when
+ * the store closes finds the cursor closed for it, and its next step throws the lease's reason
+ * (`StoreClosedError`), never ends silently.
  */
 export async function* readCursor(
   cursor: FindCursor<SessionDocument>,

@@ -335,8 +335,8 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
    * stored key, as `ids()` gives it. Each batch has the operation deadline; `close()` ends a
    * running iteration with `StoreClosedError`.
    */
-  sessions(): AsyncGenerator<StoredSession<T>, void, undefined> {
-    return this.#scan('sessions');
+  async *sessions(): AsyncGenerator<StoredSession<T>, void, undefined> {
+    yield* this.#scan('sessions');
   }
 
   [Symbol.asyncIterator](): AsyncGenerator<StoredSession<T>, void, undefined> {
@@ -413,6 +413,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     );
   }
 
+  /** Every unexpired session, from a cursor under a lease; `name` names the operation in errors. */
   async *#scan(name: string): AsyncGenerator<StoredSession<T>, void, undefined> {
     const lease = await this.#gate.lease(name);
     const cursor = lease.value.find(this.#unexpired({}), {

@@ -12,6 +12,7 @@ import {
   hashSessionId,
   MongoDBStore,
   OperationError,
+  StoreClosedError,
   UnreadableSessionError,
 } from '../lib/index.js';
 import type { SessionRepositoryOptions } from '../lib/options.js';
@@ -125,6 +126,14 @@ describe('both forms', () => {
       assert.equal(await repository.destroyWhere(filter), 0, 'nothing left to destroy');
     });
 
+    test(`${form}: with a custom idField and expiresKey, the same three sessions go`, async (t) => {
+      const { repository, raw } = repositoryFor(t, { idField: 'sid', expiresKey: 'until' });
+      await threeDevices(repository);
+      assert.equal(await repository.destroyWhere(filter), 3, 'three sessions destroyed');
+      assert.deepEqual((await repository.ids()).sort(), OTHERS);
+      assert.equal(await raw.countDocuments({ until: { $gt: new Date() } }), 3, 'three stay');
+    });
+
     test(`${form}: an expired session is left to the sweep and not counted`, async (t) => {
       const { repository, raw } = repositoryFor(t);
       await repository.set('ann-live', { cookie: { expires: inAnHour() }, user: { id: 7 } });
@@ -216,6 +225,25 @@ describe('the predicate form', () => {
     assert.equal(await repository.destroyWhere(() => false), 0, 'the repository goes on working');
   });
 
+  test('closing the repository during the scan rejects with StoreClosedError', async (t) => {
+    const { repository } = repositoryFor(t);
+    await threeDevices(repository);
+    let closing: Promise<void> | undefined;
+    await assert.rejects(
+      repository.destroyWhere(() => {
+        closing ??= repository.close();
+        return false;
+      }),
+      StoreClosedError,
+    );
+    await closing;
+    await assert.rejects(repository.destroyWhere({ 'user.id': 7 }), StoreClosedError);
+    await assert.rejects(
+      repository.destroyWhere(() => true),
+      StoreClosedError,
+    );
+  });
+
   test('a session that cannot be read is skipped and reported, as the iterator does', async (t) => {
     const unreadable: UnreadableSessionError[] = [];
     const { repository, raw } = repositoryFor(t, {}, unreadable);
@@ -255,9 +283,20 @@ describe('the filter form', () => {
     await threeDevices(repository);
     assert.equal(await repository.destroyWhere({ views: { $gte: 3 } }), 3, 'views ≥ 3');
     assert.deepEqual(await remaining(repository), ['ann:0', 'ann:1', 'eve:0']);
-    assert.equal(await repository.destroyWhere({ 'user.name': { $in: ['eve', 'zoe'] } }), 1);
+    assert.equal(
+      await repository.destroyWhere({ user: { id: 70, name: 'eve' } }),
+      1,
+      'a whole object',
+    );
     assert.equal(await repository.destroyWhere({ 'user.id': 7, views: { $exists: true } }), 1);
     assert.deepEqual(await remaining(repository), ['ann:0']);
+    await threeDevices(repository);
+    // As in MongoDB, $not also matches the sessions without the field.
+    assert.equal(await repository.destroyWhere({ 'user.name': { $in: ['eve', 'zoe'] } }), 1);
+    const notAnn = await repository.destroyWhere({ 'user.name': { $not: /^a/ } });
+    assert.equal(notAnn, 2, 'bob and the anonymous visitor');
+    assert.equal(await repository.destroyWhere({ views: { $not: { $lt: 2 } } }), 2, '3 and none');
+    assert.deepEqual(await remaining(repository), ['ann:1']);
   });
 
   test('$or, $and and $nor combine filters', async (t) => {
@@ -304,6 +343,14 @@ describe('the filter form', () => {
     assert.deepEqual(await repository.ids(), ['b']);
   });
 
+  test('$all requires every value it lists', async (t) => {
+    const { repository } = repositoryFor(t);
+    await repository.set('a', { cookie: { expires: inAnHour() }, roles: ['admin', 'staff'] });
+    await repository.set('b', { cookie: { expires: inAnHour() }, roles: ['staff'] });
+    assert.equal(await repository.destroyWhere({ roles: { $all: ['staff', 'admin'] } }), 1);
+    assert.deepEqual(await repository.ids(), ['b']);
+  });
+
   test("$elemMatch on the elements' fields sends their keys as stored", async (t) => {
     const { repository } = repositoryFor(t);
     const cookie = () => ({ expires: inAnHour() });
@@ -327,9 +374,18 @@ describe('the filter form', () => {
     } else {
       assert.equal(await destroyed, 1, 'only a has a recent iOS device');
     }
-    assert.deepEqual(filters[0]?.['session.devices'], {
-      $elemMatch: { os: 'ios', 'v%25': { $gte: 16 } },
+    const element = { $elemMatch: { os: 'ios', 'v%25': { $gte: 16 } } };
+    assert.deepEqual(filters[0]?.['session.devices'], element);
+    // In `$all` too; FerretDB 1.x matches no document with it.
+    const inAll = repository.destroyWhere({
+      devices: { $all: [{ $elemMatch: { os: 'ios', 'v%': { $gte: 16 } } }] },
     });
+    if (specBackend() === 'sqlite' || specBackend() === 'postgresql') {
+      await inAll.catch(() => undefined);
+    } else {
+      assert.equal(await inAll, 1, 'a, once more');
+    }
+    assert.deepEqual(filters[1]?.['session.devices'], { $all: [element] });
   });
 
   test('the filter is sent with the delete: no session is read here', async (t) => {
@@ -401,6 +457,11 @@ describe('filters refused before anything is sent', () => {
     ['an empty $or', {}, { $or: [] }, /`\$or`.*non-empty array/],
     ['an empty key in a path', {}, { 'user..id': 7 }, /empty key/],
     ['operators mixed with fields', {}, { user: { $gt: 1, id: 7 } }, /mixing/],
+    ['a function value', {}, { 'user.id': () => 7 }, /a value .*got a function/],
+    ['$not of nothing', {}, { views: { $not: {} } }, /`\$not`.*operators or a RegExp/],
+    ['$in of a string', {}, { 'user.id': { $in: '7' } }, /`\$in`.*an array, got a string/],
+    ['$not of a number', {}, { views: { $not: 3 } }, /`\$not`.*operators or a RegExp/],
+    ['$elemMatch of an array', {}, { devices: { $elemMatch: [] } }, /`\$elemMatch`.*non-empty/],
   ];
   for (const [name, options, filter, message] of refusals) {
     test(`${name}: a TypeError, nothing sent, and the repository goes on working`, async (t) => {
