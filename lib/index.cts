@@ -48,6 +48,9 @@ namespace connectMongoDBSession {
   export type EncryptionOption = api.EncryptionOption;
   export type ResolvedEncryption = api.ResolvedEncryption;
   export type TransformId = api.TransformId;
+  export type DestroyFilter<T> = api.DestroyFilter<T>;
+  export type SessionFilter = api.SessionFilter;
+  export type SessionPredicate<T> = api.SessionPredicate<T>;
 }
 
 export = connectMongoDBSession;

@@ -33,6 +33,7 @@ export type {
   StoreOptionsView,
 } from './options.js';
 export type { EncryptionKey, EncryptionOption, ResolvedEncryption } from './session-crypto.js';
+export type { DestroyFilter, SessionFilter, SessionPredicate } from './session-filter.js';
 export { hashSessionId, type TransformId } from './session-ids.js';
 export {
   type CookieLike,

@@ -7,6 +7,7 @@ import {
   type SessionRepositoryOptions,
   type StoreOptionsView,
 } from './options.js';
+import type { DestroyFilter } from './session-filter.js';
 import { type SessionDocument, SessionRepository } from './session-repository.js';
 import { installedStoreBase, type StoreBase } from './store-base.js';
 import { withEvents } from './store-events.js';
@@ -60,6 +61,16 @@ export interface MongoDBStore extends Store {
   all(callback: Callback<StoredSessionDocument[]>): void;
   ids(): Promise<string[]>;
   ids(callback: Callback<string[]>): void;
+  /**
+   * Destroys the unexpired sessions that `filter` selects ("log out everywhere"), and gives how
+   * many: a predicate `(session, id) => boolean | Promise<boolean>` run here over every session
+   * (any stored form), or a filter over session fields sent to the server (`{ 'user.id': 42 }`;
+   * a `TypeError` before anything is sent where the stored form cannot be queried, with a string
+   * `serializer` or `encryption`). See `SessionRepository.destroyWhere` and
+   * docs/logging-out-everywhere.md.
+   */
+  destroyWhere(filter: DestroyFilter<SessionData>): Promise<number>;
+  destroyWhere(filter: DestroyFilter<SessionData>, callback: Callback<number>): void;
   /** Lets running operations finish, then closes the client if the store created it. */
   close(): Promise<void>;
   close(callback: Callback<void>): void;
@@ -191,6 +202,12 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     ids(callback: Callback<string[]>): void;
     ids(callback?: Callback<string[]>) {
       return callbackify(() => this.repository.ids(), callback);
+    }
+
+    destroyWhere(filter: DestroyFilter<SessionData>): Promise<number>;
+    destroyWhere(filter: DestroyFilter<SessionData>, callback: Callback<number>): void;
+    destroyWhere(filter: DestroyFilter<SessionData>, callback?: Callback<number>) {
+      return callbackify(() => this.repository.destroyWhere(filter), callback);
     }
 
     close(): Promise<void>;

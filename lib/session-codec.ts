@@ -8,6 +8,7 @@ import { types } from 'node:util';
 import { BSON } from 'mongodb';
 import {
   DROP,
+  escapeKey,
   isPlainRecord,
   kindOf,
   MAX_DOCUMENT_BYTES,
@@ -79,7 +80,17 @@ export interface SessionCodec {
    */
   decode(stored: unknown, storedId: string): Record<string, unknown>;
   readonly readOptions: CodecReadOptions;
+  /** How a query on session fields reaches them in the stored form, if it can. */
+  readonly query: SessionQueryForm;
 }
+
+/**
+ * Whether the server can see session fields: in the document form it can, under keys escaped
+ * as `storedKey` says; a string form or encryption leaves it one opaque value, for `reason`.
+ */
+export type SessionQueryForm =
+  | { readonly queryable: true; storedKey(key: string): string }
+  | { readonly queryable: false; readonly reason: string };
 
 /** What the codec reads of the resolved options; the field names only make the size check exact. */
 export type SessionCodecOptions = Pick<ResolvedOptions, 'serializer' | 'expiresMs'> &
@@ -178,7 +189,18 @@ export function createSessionCodec(options: SessionCodecOptions): SessionCodec {
       return readRecord(stored);
     },
     readOptions,
+    query: queryForm(options),
   };
+}
+
+function queryForm({ serializer, encryption }: SessionCodecOptions): SessionQueryForm {
+  if (encryption !== undefined) {
+    return { queryable: false, reason: '`encryption` stores each session as ciphertext' };
+  }
+  if (serializer !== 'document') {
+    return { queryable: false, reason: '`serializer` stores each session as one string' };
+  }
+  return { queryable: true, storedKey: escapeKey };
 }
 
 /** The clear stored form sealed: a string form as UTF-8, the document form as BSON. */

@@ -5,14 +5,15 @@ import { OperationTimeoutError, storeError } from './errors.js';
 import type { SessionDocument } from './session-types.js';
 
 /**
- * The cursor's documents. A reader paused at a `yield` when the store closes finds the cursor
- * closed for it, and its next step throws the lease's reason (`StoreClosedError`), never ends
- * silently.
+ * The cursor's documents; errors name the operation `name`. A reader paused at a `yield` when
+ * the store closes finds the cursor closed for it, and its next step throws the lease's reason
+ * (`StoreClosedError`), never ends silently.
  */
 export async function* readCursor(
   cursor: FindCursor<SessionDocument>,
   lease: Lease<unknown>,
   timeoutMs: number,
+  name = 'sessions',
 ): AsyncGenerator<SessionDocument, void, undefined> {
   const abandon = () => {
     cursor.close().catch(() => undefined);
@@ -25,10 +26,10 @@ export async function* readCursor(
       const document = await withDeadline(
         next,
         timeoutMs,
-        () => new OperationTimeoutError('sessions', timeoutMs),
+        () => new OperationTimeoutError(name, timeoutMs),
       ).catch((error: unknown) => {
         next.catch(() => undefined);
-        throw lease.signal.aborted ? lease.signal.reason : storeError('sessions', error);
+        throw lease.signal.aborted ? lease.signal.reason : storeError(name, error);
       });
       // A cursor closed under it reads as exhausted: the reason must not be lost.
       if (lease.signal.aborted) throw lease.signal.reason;

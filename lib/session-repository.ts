@@ -19,6 +19,11 @@ import {
 } from './options.js';
 import { createSessionCodec, type EncodedSession, type SessionCodec } from './session-codec.js';
 import { readCursor } from './session-cursor.js';
+import {
+  type DestroyFilter,
+  type SessionPredicate,
+  storedSessionFilter,
+} from './session-filter.js';
 import type { SessionDocument, SessionLike, StoredSession } from './session-types.js';
 
 export type { CookieLike, SessionDocument, SessionLike, StoredSession } from './session-types.js';
@@ -34,6 +39,13 @@ const MAX_UPSERT_ATTEMPTS = 3;
  * with room to spare.
  */
 export const DELETE_BATCH_SIZE = 20_000;
+/**
+ * The predicate form of `destroyWhere` deletes the ids it selected in lists of at most this many.
+ * FerretDB compares every document of the collection with every id of an `$in` list, so a list
+ * of this length costs about one more scan of the collection there, and a step stays within
+ * what a sweep's step costs; on MongoDB each id is one lookup in the index.
+ */
+export const DESTROY_LIST_SIZE = 1_000;
 
 /** Callbacks of the repository's life that the store turns into events. */
 export interface RepositoryListeners {
@@ -255,6 +267,33 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     }
   }
 
+  /**
+   * Destroys the unexpired sessions that `filter` selects ("log out everywhere") and resolves
+   * with how many it destroyed. See docs/logging-out-everywhere.md.
+   *
+   * - A predicate `(session, id) => boolean | Promise<boolean>` reads every unexpired session
+   *   from a cursor (memory stays flat), calls it once for each, one at a time, and destroys
+   *   those for which it returns a truthy value, in lists of `DESTROY_LIST_SIZE`, each its own
+   *   operation with its own deadline. It works whatever the stored form (string serializers,
+   *   `encryption`); `id` is the id as `ids()` yields it. Sessions that cannot be read are
+   *   skipped and reported, as the iterator does. A predicate that throws ends the scan:
+   *   the sessions it selected before are destroyed, then `destroyWhere` rejects with its error.
+   * - A filter over session fields (`{ 'user.id': 42 }`, `{ views: { $gte: 3 } }`, `$and`,
+   *   `$or`, `$nor` of such) is sent to the server, rewritten onto the stored `session` field,
+   *   and deletes in batches of `DELETE_BATCH_SIZE` as a sweep does. It is checked first: a
+   *   `TypeError`, before anything is sent, for a malformed filter, one naming other fields or
+   *   running code (`$where`, `$expr`), an empty one, an `undefined` value, and where the stored
+   *   form cannot be queried (a string `serializer`, or `encryption`: use a predicate).
+   *
+   * Expired sessions are left to the sweep, so the count is of sessions that were live. A step
+   * that fails rejects and leaves the later ones undone: call again (destroying is idempotent).
+   */
+  async destroyWhere(filter: DestroyFilter<T>): Promise<number> {
+    if (typeof filter === 'function') return this.#destroySelected(filter);
+    const query = storedSessionFilter(filter, this.#codec.query);
+    return this.#deleteInBatches('destroyWhere', this.#unexpired(query));
+  }
+
   /** Deletes every session in the collection (the collection and its indexes stay), in batches. */
   async clear(): Promise<void> {
     this.#stored.clear();
@@ -297,14 +336,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
    * running iteration with `StoreClosedError`.
    */
   async *sessions(): AsyncGenerator<StoredSession<T>, void, undefined> {
-    const lease = await this.#gate.lease('sessions');
-    const cursor = lease.value.find(this.#unexpired({}), {
-      batchSize: 500,
-      ...this.#codec.readOptions,
-    });
-    for await (const document of readCursor(cursor, lease, this.options.operationTimeoutMs)) {
-      yield* this.#fromDocument(document);
-    }
+    yield* this.#scan('sessions');
   }
 
   [Symbol.asyncIterator](): AsyncGenerator<StoredSession<T>, void, undefined> {
@@ -379,6 +411,57 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
       },
       { indexFailed: this.#listeners.indexFailed, sweepFailed: this.#listeners.sweepFailed },
     );
+  }
+
+  /** Every unexpired session, from a cursor under a lease; `name` names the operation in errors. */
+  async *#scan(name: string): AsyncGenerator<StoredSession<T>, void, undefined> {
+    const lease = await this.#gate.lease(name);
+    const cursor = lease.value.find(this.#unexpired({}), {
+      batchSize: 500,
+      ...this.#codec.readOptions,
+    });
+    const { operationTimeoutMs } = this.options;
+    for await (const document of readCursor(cursor, lease, operationTimeoutMs, name)) {
+      yield* this.#fromDocument(document);
+    }
+  }
+
+  /**
+   * The predicate form of `destroyWhere`. The lazy-touch memory is left as it is: it is keyed by
+   * session id, which a stored key under `transformId` does not give back, and a remembered
+   * expiry of a destroyed session only spares a touch that would have found nothing to update.
+   */
+  async #destroySelected(predicate: SessionPredicate<T>): Promise<number> {
+    let destroyed = 0;
+    let selected: string[] = [];
+    const flush = async () => {
+      const ids = selected;
+      selected = [];
+      if (ids.length === 0) return;
+      const { idField } = this.options;
+      const filter = this.#unexpired({ [idField]: ids.length === 1 ? ids[0] : { $in: ids } });
+      const result = await this.#operation(
+        'destroyWhere',
+        (sessions) => sessions.deleteMany(filter),
+        RETRY,
+      );
+      destroyed += result.deletedCount;
+    };
+    for await (const { id, session } of this.#scan('destroyWhere')) {
+      let chosen: boolean;
+      try {
+        chosen = Boolean(await predicate(session, id));
+      } catch (error) {
+        // What the predicate chose before it threw is carried out; its error is the one to report.
+        await flush().catch(() => undefined);
+        throw error;
+      }
+      if (!chosen) continue;
+      selected.push(id);
+      if (selected.length >= DESTROY_LIST_SIZE) await flush();
+    }
+    await flush();
+    return destroyed;
   }
 
   /**

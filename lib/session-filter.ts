@@ -1,0 +1,286 @@
+/**
+ * The filter form of `destroyWhere`: a MongoDB filter over session fields, checked before
+ * anything is sent and rewritten onto the stored document's `session` field, with every key
+ * named the way the codec stores it. Only what selects sessions by their own fields passes:
+ * field conditions with the query operators of plain values, and `$and`, `$or`, `$nor` of such
+ * filters. Code that runs on the server (`$where`, `$function` in `$expr`) and conditions on
+ * other fields of the document are refused. Messages say what is wrong and where in the
+ * filter's structure, never a key or a value: a path names session keys.
+ */
+import type { Document } from 'mongodb';
+import { isPlainRecord, kindOf, MAX_DOCUMENT_LEVELS } from './bson-form.js';
+import type { SessionQueryForm } from './session-codec.js';
+
+/**
+ * The predicate form of `destroyWhere`: called with each unexpired session and its id (as `ids()`
+ * yields it: the stored key, `transformId(sid)` when that option is set). A truthy result, or a
+ * promise of one, destroys the session.
+ */
+export type SessionPredicate<T> = (session: T, id: string) => boolean | Promise<boolean>;
+
+/**
+ * The filter form of `destroyWhere`: conditions on session fields as a MongoDB filter, keyed by
+ * field paths within the session (`'user.id'`, dotted for nested fields), with the query
+ * operators of plain values (`$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`, `$in`, `$nin`,
+ * `$exists`, `$type`, `$regex`, `$not`, `$all`, `$elemMatch`, `$size`, `$mod`, `$bits…`), and
+ * `$and`, `$or`, `$nor` of such filters at the top.
+ */
+export interface SessionFilter {
+  readonly $and?: readonly SessionFilter[] | undefined;
+  readonly $or?: readonly SessionFilter[] | undefined;
+  readonly $nor?: readonly SessionFilter[] | undefined;
+  readonly [path: string]: unknown;
+}
+
+/** What `destroyWhere` takes: a predicate run here, or a filter sent to the server. */
+export type DestroyFilter<T> = SessionPredicate<T> | SessionFilter;
+
+const SUBJECT = 'the filter of `destroyWhere`';
+const LOGICAL = new Set(['$and', '$or', '$nor']);
+/**
+ * Operators whose operand is a value: one compared with the field's (its object keys then
+ * escaped as stored), or one saying something else about the field (its type, size …).
+ */
+const VALUE_OPERATORS = new Set([
+  '$eq',
+  '$ne',
+  '$gt',
+  '$gte',
+  '$lt',
+  '$lte',
+  '$exists',
+  '$type',
+  '$size',
+  '$mod',
+  '$regex',
+  '$options',
+  '$bitsAllSet',
+  '$bitsAnySet',
+  '$bitsAllClear',
+  '$bitsAnyClear',
+]);
+const LIST_OPERATORS = new Set(['$in', '$nin', '$all']);
+/**
+ * Operators refused by name: those that run code on the server, select by other means than the
+ * session's fields, or need an index this collection does not have. Any other key starting with
+ * `$` is refused without being quoted, since it may be a session key.
+ */
+const REFUSED_BY_NAME = new Set([
+  '$where',
+  '$expr',
+  '$function',
+  '$accumulator',
+  '$jsonSchema',
+  '$text',
+  '$comment',
+  '$sampleRate',
+  '$near',
+  '$nearSphere',
+  '$geoWithin',
+  '$geoIntersects',
+]);
+
+/**
+ * The filter sent to the server for `filter`: every field path moved under `session` with its
+ * keys as the codec stores them. Throws a `TypeError` when the stored form cannot be queried (a
+ * string form, or encryption) or the filter is not one this form accepts.
+ */
+export function storedSessionFilter(filter: unknown, form: SessionQueryForm): Document {
+  if (!isPlainRecord(filter)) {
+    throw new TypeError(
+      `Expected ${SUBJECT} to be a predicate \`(session, id) => boolean\` or a plain object of conditions on session fields, got ${kindOf(filter)}`,
+    );
+  }
+  if (Object.keys(filter).length === 0) {
+    throw new TypeError(
+      `Expected ${SUBJECT} to hold at least one condition: an empty filter would destroy every session (\`clear()\` does that)`,
+    );
+  }
+  if (!form.queryable) {
+    throw new TypeError(
+      `The filter form of \`destroyWhere\` cannot be used here: ${form.reason}, which the server cannot query. Pass a predicate \`(session, id) => boolean\` instead: it reads the sessions here, whatever their stored form.`,
+    );
+  }
+  return new Rewriter(form.storedKey).filter(filter, 'session.', 'top level', 1);
+}
+
+class Rewriter {
+  readonly #storedKey: (key: string) => string;
+
+  constructor(storedKey: (key: string) => string) {
+    this.#storedKey = storedKey;
+  }
+
+  /** A filter: field conditions and logical operators; paths get `prefix` (empty within `$elemMatch`). */
+  filter(filter: Record<string, unknown>, prefix: string, at: string, depth: number): Document {
+    this.#deepen(depth, at);
+    const rewritten: Document = {};
+    let field = 0;
+    for (const [key, value] of Object.entries(filter)) {
+      if (key.startsWith('$')) {
+        rewritten[key] = this.#logical(key, value, prefix, at, depth);
+        continue;
+      }
+      field += 1;
+      const where = `${at}, field ${field}`;
+      rewritten[prefix + this.#path(key, where)] = this.#condition(value, where, depth + 1);
+    }
+    return rewritten;
+  }
+
+  #logical(
+    operator: string,
+    value: unknown,
+    prefix: string,
+    at: string,
+    depth: number,
+  ): Document[] {
+    if (!LOGICAL.has(operator)) {
+      throw new TypeError(
+        `${refused(operator)} among the conditions of ${SUBJECT} (${at}): they are conditions on session fields, and \`$and\`, \`$or\`, \`$nor\` of them`,
+      );
+    }
+    if (!Array.isArray(value) || value.length === 0) {
+      throw new TypeError(
+        `Expected \`${operator}\` in ${SUBJECT} (in ${at}) to be a non-empty array of filters, got ${kindOf(value)}`,
+      );
+    }
+    return value.map((each: unknown, index) => {
+      const where = `${at}, ${operator}[${index}]`;
+      if (!isPlainRecord(each) || Object.keys(each).length === 0) {
+        throw new TypeError(
+          `Expected each of \`${operator}\` in ${SUBJECT} (${where}) to be a non-empty plain object, got ${kindOf(each)}`,
+        );
+      }
+      return this.filter(each, prefix, where, depth + 1);
+    });
+  }
+
+  /** A dotted path of session keys, each as stored; a key holding a dot cannot be named. */
+  #path(path: string, at: string): string {
+    const keys = path.split('.');
+    if (keys.includes('')) {
+      throw new TypeError(
+        `Expected the field paths of ${SUBJECT} to be session keys separated by dots, got one with an empty key (${at})`,
+      );
+    }
+    return keys.map(this.#storedKey).join('.');
+  }
+
+  /** What a field path is compared with: an object of operators, or a value. */
+  #condition(value: unknown, at: string, depth: number): unknown {
+    if (!isPlainRecord(value)) return this.#value(value, at, depth);
+    const keys = Object.keys(value);
+    const operators = keys.filter((key) => key.startsWith('$'));
+    if (operators.length === 0) return this.#value(value, at, depth);
+    if (operators.length !== keys.length) {
+      throw new TypeError(
+        `Expected a field's condition in ${SUBJECT} (${at}) to be either operators or a value, got an object mixing keys that start with \`$\` and keys that do not`,
+      );
+    }
+    return this.#operators(value, at, depth);
+  }
+
+  #operators(operators: Record<string, unknown>, at: string, depth: number): Document {
+    this.#deepen(depth, at);
+    const rewritten: Document = {};
+    for (const [operator, operand] of Object.entries(operators)) {
+      const where = `${at}, ${isKnown(operator) ? operator : 'an unknown operator'}`;
+      rewritten[operator] = this.#operand(operator, operand, where, depth + 1);
+    }
+    return rewritten;
+  }
+
+  #operand(operator: string, operand: unknown, at: string, depth: number): unknown {
+    if (VALUE_OPERATORS.has(operator)) return this.#value(operand, at, depth);
+    if (LIST_OPERATORS.has(operator)) {
+      if (!Array.isArray(operand)) {
+        throw new TypeError(
+          `Expected \`${operator}\` in ${SUBJECT} (${at}) to be an array, got ${kindOf(operand)}`,
+        );
+      }
+      this.#deepen(depth, at);
+      return operand.map((each: unknown, index) => {
+        const where = `${at}[${index}]`;
+        // `$all` also takes `{ $elemMatch }` conditions, one for each element it requires.
+        if (operator === '$all' && isPlainRecord(each) && '$elemMatch' in each) {
+          return this.#condition(each, where, depth + 1);
+        }
+        return this.#value(each, where, depth + 1);
+      });
+    }
+    if (operator === '$not') {
+      if (operand instanceof RegExp) return operand;
+      if (isPlainRecord(operand) && Object.keys(operand).length > 0) {
+        return this.#condition(operand, at, depth);
+      }
+      throw new TypeError(
+        `Expected \`$not\` in ${SUBJECT} (${at}) to be an object of operators or a RegExp, got ${kindOf(operand)}`,
+      );
+    }
+    if (operator === '$elemMatch') {
+      if (!isPlainRecord(operand) || Object.keys(operand).length === 0) {
+        throw new TypeError(
+          `Expected \`$elemMatch\` in ${SUBJECT} (${at}) to be a non-empty plain object, got ${kindOf(operand)}`,
+        );
+      }
+      // Operators apply to the element itself; anything else is a filter on the element's own
+      // fields, whose keys are stored escaped like the session's.
+      const keys = Object.keys(operand);
+      const onElement = keys.every((key) => key.startsWith('$') && !LOGICAL.has(key));
+      return onElement ? this.#operators(operand, at, depth) : this.filter(operand, '', at, depth);
+    }
+    throw new TypeError(
+      `${refused(operator)} in a field's condition in ${SUBJECT} (${at}): it takes the query operators of values (see the \`SessionFilter\` type)`,
+    );
+  }
+
+  /**
+   * A value compared with stored ones: its object keys escaped as the codec stores them. An
+   * `undefined` is refused rather than sent: the server reads it as null, which matches every
+   * session without the field (`{ 'user.id': user.id }` with no `user.id` would log out every
+   * anonymous visitor).
+   */
+  #value(value: unknown, at: string, depth: number): unknown {
+    if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
+      throw new TypeError(
+        `Expected a value in ${SUBJECT} (${at}), got ${kindOf(value)}${value === undefined ? ': the server would read it as null, which matches every session without the field' : ''}`,
+      );
+    }
+    if (Array.isArray(value)) {
+      this.#deepen(depth, at);
+      return value.map((each: unknown, index) => this.#value(each, `${at}[${index}]`, depth + 1));
+    }
+    if (!isPlainRecord(value)) return value;
+    this.#deepen(depth, at);
+    const stored: Document = {};
+    for (const [key, each] of Object.entries(value)) {
+      stored[this.#storedKey(key)] = this.#value(each, at, depth + 1);
+    }
+    return stored;
+  }
+
+  /** Past MongoDB's nesting limit the server would refuse it; a filter that contains itself never ends. */
+  #deepen(depth: number, at: string): void {
+    if (depth > MAX_DOCUMENT_LEVELS) {
+      throw new TypeError(
+        `Expected ${SUBJECT} to nest at most ${MAX_DOCUMENT_LEVELS} levels (a MongoDB document's limit), got a deeper or circular one (${at})`,
+      );
+    }
+  }
+}
+
+/** Whether `operator` is one of MongoDB's, which a message may name: any other key may be the session's. */
+function isKnown(operator: string): boolean {
+  return (
+    operator === '$not' ||
+    operator === '$elemMatch' ||
+    [REFUSED_BY_NAME, LOGICAL, VALUE_OPERATORS, LIST_OPERATORS].some((names) => names.has(operator))
+  );
+}
+
+function refused(operator: string): string {
+  return isKnown(operator)
+    ? `\`${operator}\` is not allowed`
+    : 'A key starting with `$` that is no operator of this form is not allowed';
+}
