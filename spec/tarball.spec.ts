@@ -52,7 +52,8 @@ interface JestReport {
 const FIXTURES = {
   'round-trip.mjs': 'round-trip.mjs',
   'round-trip.cjs': 'round-trip.cjs',
-  'session-store.test.cjs': 'session-store.test.cjs',
+  // A .js name, which Jest's default testMatch takes; the project's package.json makes it CommonJS.
+  'session-store.test.js': 'session-store.test.cjs',
 };
 
 let packed: Packed | undefined;
