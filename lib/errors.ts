@@ -1,3 +1,48 @@
+/**
+ * Names each error class of this package on its prototype, under a key shared by every copy of
+ * the package loaded in one process: its ES module build and its CommonJS build each hold their
+ * own classes, and an application can load both (it imports the package while a dependency
+ * requires it).
+ */
+const ERROR_CLASS = Symbol.for('connect-mongodb-session.errorClass');
+
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+function brand(errorClass: ErrorClass, name: string): void {
+  Object.defineProperty(errorClass.prototype, ERROR_CLASS, { value: name });
+}
+
+/**
+ * Makes `instanceof` on `errorClass` and on its subclasses hold for their errors from either
+ * build, so that `error instanceof ConnectionError` holds whichever build made the error.
+ */
+function recogniseEitherBuild(errorClass: ErrorClass): void {
+  Object.defineProperty(errorClass, Symbol.hasInstance, {
+    value: function hasInstance(this: ErrorClass, value: unknown): boolean {
+      return isInstance(this, value);
+    },
+  });
+}
+
+/**
+ * `value instanceof errorClass`, where an error of the same class from the package's other build
+ * counts too: its prototype chain holds a prototype with the same name under `ERROR_CLASS`.
+ * A subclass of an application's own has no name of its own, so it is checked as usual.
+ */
+function isInstance(errorClass: ErrorClass, value: unknown): boolean {
+  if (Function.prototype[Symbol.hasInstance].call(errorClass, value)) return true;
+  const name: unknown = Object.getOwnPropertyDescriptor(errorClass.prototype, ERROR_CLASS)?.value;
+  if (name === undefined || typeof value !== 'object' || value === null) return false;
+  for (
+    let proto = Object.getPrototypeOf(value);
+    proto !== null;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    if (Object.getOwnPropertyDescriptor(proto, ERROR_CLASS)?.value === name) return true;
+  }
+  return false;
+}
+
 /** Stable codes for every error the store raises itself. */
 export type SessionStoreErrorCode =
   | 'CONNECTION_FAILED'
@@ -16,8 +61,17 @@ export type SessionStoreErrorCode =
  * (`invalid key: "…"`), and `util.inspect`, which Express's default error handler uses through
  * `console.error`, prints the whole `cause` chain. The original error stays reachable, unprinted,
  * as `driverError`.
+ *
+ * `instanceof` on this class and its subclasses holds for errors made by either build of the
+ * package (`import` and `require` each load their own), so an application that uses both can test
+ * `error instanceof ConnectionError` whichever one raised it.
  */
 export class SessionStoreError extends Error {
+  static {
+    brand(SessionStoreError, 'SessionStoreError');
+    recogniseEitherBuild(SessionStoreError);
+  }
+
   override readonly name: string = 'SessionStoreError';
   readonly code: SessionStoreErrorCode;
   // A private field, which `util.inspect` and `JSON.stringify` never show.
@@ -43,6 +97,10 @@ export class SessionStoreError extends Error {
 
 /** Connecting to MongoDB failed; every operation that waited for that connection rejects with it. */
 export class ConnectionError extends SessionStoreError {
+  static {
+    brand(ConnectionError, 'ConnectionError');
+  }
+
   override readonly name = 'ConnectionError';
 
   constructor(cause: unknown) {
@@ -54,6 +112,10 @@ export class ConnectionError extends SessionStoreError {
 
 /** Too many operations are already waiting for the connection; raise `maxPendingOperations` if this is expected. */
 export class QueueFullError extends SessionStoreError {
+  static {
+    brand(QueueFullError, 'QueueFullError');
+  }
+
   override readonly name = 'QueueFullError';
 
   constructor(limit: number) {
@@ -66,6 +128,10 @@ export class QueueFullError extends SessionStoreError {
 
 /** The repository or store was closed before the operation was issued. */
 export class StoreClosedError extends SessionStoreError {
+  static {
+    brand(StoreClosedError, 'StoreClosedError');
+  }
+
   override readonly name = 'StoreClosedError';
 
   constructor() {
@@ -75,6 +141,10 @@ export class StoreClosedError extends SessionStoreError {
 
 /** A database command of one operation failed; `operation` names the repository method. */
 export class OperationError extends SessionStoreError {
+  static {
+    brand(OperationError, 'OperationError');
+  }
+
   override readonly name = 'OperationError';
   readonly operation: string;
 
@@ -92,6 +162,10 @@ export class OperationError extends SessionStoreError {
  * idempotent, so carrying it out late changes nothing that a retry would not.
  */
 export class OperationTimeoutError extends SessionStoreError {
+  static {
+    brand(OperationTimeoutError, 'OperationTimeoutError');
+  }
+
   override readonly name = 'OperationTimeoutError';
   readonly operation: string;
   readonly timeoutMs: number;
@@ -108,6 +182,10 @@ export class OperationTimeoutError extends SessionStoreError {
  * or the stored value has a shape no serializer wrote). The read treats it as no session.
  */
 export class UnreadableSessionError extends SessionStoreError {
+  static {
+    brand(UnreadableSessionError, 'UnreadableSessionError');
+  }
+
   override readonly name: string = 'UnreadableSessionError';
 
   constructor(reason: string, cause?: unknown) {
@@ -125,6 +203,10 @@ export class UnreadableSessionError extends SessionStoreError {
  * on, and it is now off). The read treats it as no session; code `SESSION_UNDECRYPTABLE`.
  */
 export class SessionDecryptionError extends UnreadableSessionError {
+  static {
+    brand(SessionDecryptionError, 'SessionDecryptionError');
+  }
+
   override readonly name = 'SessionDecryptionError';
   override readonly code = 'SESSION_UNDECRYPTABLE';
 }
@@ -135,6 +217,10 @@ export class SessionDecryptionError extends UnreadableSessionError {
  * duplicate session id.
  */
 export class IndexError extends SessionStoreError {
+  static {
+    brand(IndexError, 'IndexError');
+  }
+
   override readonly name = 'IndexError';
   /** Which index: the TTL index on the expiry field or the unique index on `idField`. */
   readonly index: 'ttl' | 'unique';
@@ -158,6 +244,11 @@ export function storeError(operation: string, error: unknown): Error {
  * describes the value by type and length, never quotes it.
  */
 export class InvalidSessionIdError extends TypeError {
+  static {
+    brand(InvalidSessionIdError, 'InvalidSessionIdError');
+    recogniseEitherBuild(InvalidSessionIdError);
+  }
+
   override readonly name = 'InvalidSessionIdError';
   readonly code = 'INVALID_SESSION_ID';
 
@@ -179,6 +270,11 @@ export class InvalidSessionIdError extends TypeError {
  * problem and its depth, never a key or a value of the session.
  */
 export class InvalidSessionError extends TypeError {
+  static {
+    brand(InvalidSessionError, 'InvalidSessionError');
+    recogniseEitherBuild(InvalidSessionError);
+  }
+
   override readonly name = 'InvalidSessionError';
   readonly code = 'INVALID_SESSION';
 }

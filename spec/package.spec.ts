@@ -1,28 +1,32 @@
 /**
  * The built package as users consume it: `require` (dist/index.cjs) and `import` (dist/index.js),
  * both resolved through the package's self-reference. Run `npm run build` first (`npm test` does).
+ * The two are separate builds of lib/, each with its own classes: what they share is the list of
+ * exports (values and types) and `instanceof` on the error classes, which recognise each other.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import ts from 'typescript';
 import { PACKAGE, ROOT, runInSandbox, runNode } from './support/sandbox.js';
 
-const CLASS_NAMES = [
+/** The values the package exports by name, through `require` and `import` alike. */
+const VALUE_NAMES = [
+  'ConnectionError',
+  'IndexError',
+  'InvalidSessionError',
+  'InvalidSessionIdError',
   'MongoDBStore',
+  'OperationError',
+  'OperationTimeoutError',
+  'QueueFullError',
+  'SessionDecryptionError',
   'SessionRepository',
   'SessionStoreError',
-  'ConnectionError',
-  'QueueFullError',
   'StoreClosedError',
-  'OperationError',
-  'IndexError',
-  'InvalidSessionIdError',
-  'InvalidSessionError',
-  'OperationTimeoutError',
   'UnreadableSessionError',
-  'SessionDecryptionError',
   'hashSessionId',
 ] as const;
 
@@ -36,46 +40,72 @@ interface EntryPoints {
   readonly requireResolved: string;
   readonly importResolved: string;
   readonly requireType: string;
-  readonly requireClassTypes: Record<string, string>;
+  readonly requireNames: readonly string[];
   readonly importDefaultType: string;
-  readonly importClassTypes: Record<string, string>;
-  readonly sameClasses: Record<string, boolean>;
-  readonly sameFactoryResult: boolean;
-  readonly factoryResultIsNamedStore: boolean;
+  readonly importNames: readonly string[];
+  readonly namedTypes: Record<string, readonly [string, string]>;
+  readonly factoryResultIsNamedStore: readonly [boolean, boolean];
+  readonly errorClasses: readonly string[];
+  readonly instanceofMismatches: readonly string[];
   readonly crossInstanceof: Record<string, boolean>;
   readonly connectionErrorCode: string;
-  readonly storeExtendsExpressSessionStore: boolean;
+  readonly storeExtendsExpressSessionStore: readonly [boolean, boolean];
 }
 
 // Runs in the package's directory, so that its name resolves through the self-reference.
 const ENTRY_POINTS_SCRIPT = `
 import { createRequire } from 'node:module';
 const require = createRequire(process.cwd() + '/');
-const names = ${JSON.stringify(CLASS_NAMES)};
 const cjs = require('${PACKAGE}');
 const esm = await import('${PACKAGE}');
 const expressSession = require('express-session');
-const typesOf = (entry) => Object.fromEntries(names.map((name) => [name, typeof entry[name]]));
+const importNames = Object.keys(esm).filter((name) => name !== 'default').sort();
+const isErrorClass = (value) => typeof value === 'function' && value.prototype instanceof Error;
+const errorClasses = importNames.filter((name) => isErrorClass(esm[name]));
+// For every pair of error classes, whether an error of the first is an instance of the second
+// must not depend on which build made it or which build's class it is checked against.
+const instanceofMismatches = [];
+for (const [made, by] of [[cjs, 'required'], [esm, 'imported']]) {
+  for (const name of errorClasses) {
+    const error = Object.create(made[name].prototype);
+    for (const other of errorClasses) {
+      const expected = error instanceof made[other];
+      for (const [checked, against] of [[cjs, 'required'], [esm, 'imported']]) {
+        if ((error instanceof checked[other]) !== expected) {
+          instanceofMismatches.push(by + ' ' + name + ' instanceof ' + against + ' ' + other);
+        }
+      }
+    }
+  }
+}
+class AppError extends cjs.ConnectionError {}
 const invalid = new cjs.InvalidSessionIdError(42);
 const connection = new esm.ConnectionError(new Error('refused'));
 process.stdout.write(JSON.stringify({
   requireResolved: require.resolve('${PACKAGE}'),
   importResolved: import.meta.resolve('${PACKAGE}'),
   requireType: typeof cjs,
-  requireClassTypes: typesOf(cjs),
+  requireNames: Object.keys(cjs).sort(),
   importDefaultType: typeof esm.default,
-  importClassTypes: typesOf(esm),
-  sameClasses: Object.fromEntries(names.map((name) => [name, cjs[name] === esm[name]])),
-  sameFactoryResult: cjs(expressSession) === esm.default(expressSession),
-  factoryResultIsNamedStore: esm.default(expressSession) === esm.MongoDBStore,
+  importNames,
+  namedTypes: Object.fromEntries(importNames.map((name) => [name, [typeof cjs[name], typeof esm[name]]])),
+  factoryResultIsNamedStore: [cjs(expressSession) === cjs.MongoDBStore, esm.default(expressSession) === esm.MongoDBStore],
+  errorClasses,
+  instanceofMismatches,
   crossInstanceof: {
     'required InvalidSessionIdError is an imported InvalidSessionIdError': invalid instanceof esm.InvalidSessionIdError,
     'required InvalidSessionIdError is a TypeError': invalid instanceof TypeError,
+    'required InvalidSessionIdError is not an imported SessionStoreError': !(invalid instanceof esm.SessionStoreError),
     'imported ConnectionError is a required ConnectionError': connection instanceof cjs.ConnectionError,
     'imported ConnectionError is a required SessionStoreError': connection instanceof cjs.SessionStoreError,
+    'imported ConnectionError is not a required QueueFullError': !(connection instanceof cjs.QueueFullError),
+    'imported ConnectionError is not an application subclass of it': !(connection instanceof AppError),
+    'an application subclass error is an imported ConnectionError': new AppError(new Error('refused')) instanceof esm.ConnectionError,
+    'a plain Error is no imported SessionStoreError': !(new Error('x') instanceof esm.SessionStoreError),
+    'a string is no required SessionStoreError': !('SessionStoreError' instanceof cjs.SessionStoreError),
   },
   connectionErrorCode: connection.code,
-  storeExtendsExpressSessionStore: esm.MongoDBStore.prototype instanceof expressSession.Store,
+  storeExtendsExpressSessionStore: [cjs.MongoDBStore.prototype instanceof expressSession.Store, esm.MongoDBStore.prototype instanceof expressSession.Store],
 }));
 `;
 
@@ -87,13 +117,11 @@ function entryPoints(): Promise<EntryPoints> {
   return entryPointsRun;
 }
 
-const allFunctions = Object.fromEntries(CLASS_NAMES.map((name) => [name, 'function']));
-
 test('require returns version 5’s factory function with the named exports attached', async () => {
   const report = await entryPoints();
 
   assert.equal(report.requireType, 'function');
-  assert.deepEqual(report.requireClassTypes, allFunctions);
+  assert.deepEqual(report.requireNames, [...VALUE_NAMES]);
 });
 
 test('require resolves to dist/index.cjs and import to dist/index.js', async () => {
@@ -103,44 +131,88 @@ test('require resolves to dist/index.cjs and import to dist/index.js', async () 
   assert.equal(report.importResolved, pathToFileURL(join(ROOT, 'dist', 'index.js')).href);
 });
 
-test('import gives the factory as the default export and the named classes', async () => {
+test('import gives the factory as the default export and the same named exports as require', async () => {
   const report = await entryPoints();
 
   assert.equal(report.importDefaultType, 'function');
-  assert.deepEqual(report.importClassTypes, allFunctions);
+  assert.deepEqual(report.importNames, report.requireNames);
+  for (const [name, [required, imported]] of Object.entries(report.namedTypes)) {
+    assert.equal(
+      required,
+      imported,
+      `${name} is a ${required} through require, a ${imported} through import`,
+    );
+  }
 });
 
-test('require and import give the very same classes', async () => {
+test('the factory returns the named MongoDBStore of its own build', async () => {
   const report = await entryPoints();
 
-  assert.deepEqual(report.sameClasses, Object.fromEntries(CLASS_NAMES.map((name) => [name, true])));
+  assert.deepEqual(report.factoryResultIsNamedStore, [true, true]);
 });
 
-test('the factory returns the same store class through require and import, the named MongoDBStore', async () => {
+test('instanceof on every error class gives the same answer whichever build made the error', async () => {
   const report = await entryPoints();
 
-  assert.equal(report.sameFactoryResult, true);
-  assert.equal(report.factoryResultIsNamedStore, true);
+  assert.ok(
+    report.errorClasses.length >= 10,
+    `only ${report.errorClasses.length} error classes found`,
+  );
+  assert.deepEqual(report.instanceofMismatches, []);
 });
 
-test('errors made through one entry point are instances of the other’s classes', async () => {
+test('errors made through one entry point are instances of the other’s classes, and of no others', async () => {
   const report = await entryPoints();
 
   for (const [claim, holds] of Object.entries(report.crossInstanceof)) assert.ok(holds, claim);
   assert.equal(report.connectionErrorCode, 'CONNECTION_FAILED');
 });
 
-test('the named MongoDBStore is built on the installed express-session Store', async () => {
+test('the named MongoDBStore of both builds is built on the installed express-session Store', async () => {
   const report = await entryPoints();
 
-  assert.equal(report.storeExtendsExpressSessionStore, true);
+  assert.deepEqual(report.storeExtendsExpressSessionStore, [true, true]);
+});
+
+/** The names, types included, that a declaration file exports (through `export =` for a .d.cts). */
+function declaredNames(program: ts.Program, file: string): string[] {
+  const source = program.getSourceFile(file);
+  const moduleSymbol =
+    source === undefined ? undefined : program.getTypeChecker().getSymbolAtLocation(source);
+  assert.ok(moduleSymbol !== undefined, `${file} is not a module`);
+  return program
+    .getTypeChecker()
+    .getExportsOfModule(moduleSymbol)
+    .map((symbol) => symbol.name)
+    .sort();
+}
+
+test('dist/index.d.ts and dist/index.d.cts declare the same names, types included', () => {
+  const esm = join(ROOT, 'dist', 'index.d.ts');
+  const cjs = join(ROOT, 'dist', 'index.d.cts');
+  const program = ts.createProgram([esm, cjs], {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    noEmit: true,
+    skipLibCheck: true,
+    types: ['node'],
+  });
+  const imported = declaredNames(program, esm);
+  const required = declaredNames(program, cjs);
+
+  assert.deepEqual(
+    required,
+    imported.filter((name) => name !== 'default'),
+  );
+  assert.ok(imported.includes('default'), 'dist/index.d.ts has no default export');
+  for (const name of VALUE_NAMES) assert.ok(required.includes(name), `${name} is not declared`);
 });
 
 interface WithoutExpressSession {
   readonly expressSessionResolvable: boolean;
   readonly importDefault: string;
   readonly requireType: string;
-  readonly sameRepositoryClass: boolean;
+  readonly repositoryClassTypes: readonly [string, string];
   readonly storeError: { readonly name: string; readonly message: string } | null;
   readonly repositoryCollection: string;
   readonly repositoryClosed: boolean;
@@ -167,7 +239,7 @@ process.stdout.write(JSON.stringify({
   expressSessionResolvable,
   importDefault: typeof esm.default,
   requireType: typeof cjs,
-  sameRepositoryClass: cjs.SessionRepository === esm.SessionRepository,
+  repositoryClassTypes: [typeof cjs.SessionRepository, typeof esm.SessionRepository],
   storeError,
   repositoryCollection,
   repositoryClosed: true,
@@ -195,7 +267,7 @@ test('without express-session both entry points still load', async () => {
   assert.equal(report.expressSessionResolvable, false, 'express-session was resolvable');
   assert.equal(report.importDefault, 'function');
   assert.equal(report.requireType, 'function');
-  assert.equal(report.sameRepositoryClass, true);
+  assert.deepEqual(report.repositoryClassTypes, ['function', 'function']);
 });
 
 test('without express-session SessionRepository can be constructed and closed', async () => {

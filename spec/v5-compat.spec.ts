@@ -24,7 +24,7 @@ declare module 'express-session' {
   }
 }
 
-type Package = typeof import('../lib/index.cjs');
+type Package = typeof import('../lib/commonjs.js').default;
 
 const require = createRequire(import.meta.url);
 const HOUR_MS = 60 * 60 * 1000;

@@ -4,12 +4,10 @@
  * `store.client` as a `MongoClient`) type-checks against the built package, unchanged.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { PACKAGE, ROOT } from './support/sandbox.js';
+import { createProject, execute, ROOT } from './support/sandbox.js';
 
 // Written as version 5's users wrote it; `any` included, as its types used it.
 const VERSION_5_APP = `
@@ -62,45 +60,29 @@ const TSCONFIG = {
   files: ['app.ts'],
 };
 
-/** Runs the project's TypeScript compiler in `dir`; resolves with its output, rejects on errors. */
-function typeCheck(dir: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir],
-      { cwd: dir, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        if (error) reject(new Error(`tsc failed:\n${stdout}${stderr}`));
-        else resolve(stdout);
-      },
-    );
-  });
-}
-
 test("a version 5-era TypeScript app type-checks against the built package's types", async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'cms-v5-types-'));
+  const project = await createProject({
+    dependencies: {
+      'express-session': 'express-session',
+      mongodb: 'mongodb',
+      'p-queue': 'p-queue',
+      '@types/express-session': '@types/express-session',
+      '@types/express': '@types/express',
+      '@types/node': '@types/node',
+    },
+  });
   try {
-    const modules = join(dir, 'node_modules');
-    const installed = join(modules, PACKAGE);
-    await mkdir(join(modules, '@types'), { recursive: true });
-    await mkdir(installed, { recursive: true });
-    await cp(join(ROOT, 'package.json'), join(installed, 'package.json'));
-    await cp(join(ROOT, 'dist'), join(installed, 'dist'), { recursive: true });
-    for (const name of ['express-session', 'mongodb', 'p-queue', 'eventemitter3', 'p-timeout']) {
-      await symlink(join(ROOT, 'node_modules', name), join(modules, name), 'dir');
-    }
-    for (const name of ['express-session', 'express', 'node']) {
-      await symlink(
-        join(ROOT, 'node_modules', '@types', name),
-        join(modules, '@types', name),
-        'dir',
-      );
-    }
+    const { dir } = project;
     await writeFile(join(dir, 'package.json'), JSON.stringify({ type: 'commonjs' }));
     await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(TSCONFIG));
     await writeFile(join(dir, 'app.ts'), VERSION_5_APP);
-    assert.equal((await typeCheck(dir)).trim(), '');
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const { stdout } = await execute(process.execPath, [tsc, '-p', dir], {
+      cwd: dir,
+      timeoutMs: 60_000,
+    });
+    assert.equal(stdout.trim(), '');
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await project.dispose();
   }
 });
