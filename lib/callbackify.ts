@@ -1,5 +1,9 @@
-/** A Node-style callback: an error, or `null` and the value. */
-export type Callback<T> = (error: Error | null, value?: T) => void;
+/**
+ * A Node-style callback: an error, or `null` and the value. Typed as Node's own callbacks are
+ * (`fs.readFile`'s `data` is a `Buffer`, not `Buffer | undefined`): on success the value is a
+ * `T`; after an error it is `undefined` and not to be read.
+ */
+export type Callback<T> = (error: Error | null, value: T) => void;
 
 /**
  * Starts `operation` and settles `callback` from it, exactly once and outside the promise
@@ -22,8 +26,9 @@ export function callbackify<T>(
     throw new TypeError(`Expected the callback to be a function, got ${typeof callback}`);
   }
   operation().then(
-    (value) => process.nextTick(callback, null, value),
-    (error: unknown) => process.nextTick(callback, toError(error)),
+    (value) => process.nextTick(() => callback(null, value)),
+    (error: unknown) =>
+      process.nextTick(() => (callback as (error: Error) => void)(toError(error))),
   );
   return undefined;
 }

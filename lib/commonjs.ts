@@ -6,6 +6,7 @@
  */
 import * as api from './index.js';
 import {
+  type AnySession,
   type AutoRemoveOption,
   type Callback,
   type ConnectCallback,
@@ -42,6 +43,7 @@ import {
   type SessionSerializer,
   SessionStoreError,
   type SessionStoreErrorCode,
+  type SetOutcome,
   StoreClosedError,
   type StoredSession,
   type StoredSessionDocument,
@@ -66,6 +68,7 @@ Object.assign(connectMongoDBSession, named);
 // The same names for the type checker; the package spec compares them with the ES module entry's.
 declare namespace connectMongoDBSession {
   export {
+    type AnySession,
     type AutoRemoveOption,
     type Callback,
     type ConnectCallback,
@@ -102,6 +105,7 @@ declare namespace connectMongoDBSession {
     type SessionSerializer,
     SessionStoreError,
     type SessionStoreErrorCode,
+    type SetOutcome,
     StoreClosedError,
     type StoredSession,
     type StoredSessionDocument,

@@ -1,4 +1,5 @@
 import PQueue from 'p-queue';
+import { debug, described } from './debug.js';
 import {
   ConnectionError,
   OperationTimeoutError,
@@ -169,8 +170,11 @@ export class ConnectionGate<T> {
     if (this.#value !== undefined || this.#connecting || this.#closed) return;
     this.#connecting = true;
     const round = this.#round;
+    const startedAt = Date.now();
+    debug('connecting');
     this.#connect().then(
       (value) => {
+        debug('connected in %d ms', Date.now() - startedAt);
         this.#value = value;
         this.#connecting = false;
         round.queue.start();
@@ -178,6 +182,7 @@ export class ConnectionGate<T> {
         if (!this.#closed) this.#options.onOpen?.();
       },
       (error: unknown) => {
+        debug('connecting failed after %d ms: %s', Date.now() - startedAt, described(error));
         round.failure ??= new ConnectionError(error);
         this.#round = newRound();
         this.#connecting = false;

@@ -232,7 +232,7 @@ export class IndexError extends SessionStoreError {
 }
 
 /** Passes on the store's own errors (a closed store, a timeout); wraps the driver's in `OperationError`. */
-export function storeError(operation: string, error: unknown): Error {
+export function storeError(operation: string, error: unknown): SessionStoreError {
   return error instanceof StoreClosedError || error instanceof OperationTimeoutError
     ? error
     : new OperationError(operation, error);
@@ -283,7 +283,7 @@ export class InvalidSessionError extends TypeError {
  * The driver's class and numeric code only: driver messages can quote the offending document
  * or key (a duplicate-key message quotes the whole session id).
  */
-function driverSummary(cause: unknown): string {
+export function driverSummary(cause: unknown): string {
   if (!(cause instanceof Error)) return 'unknown error';
   const code = (cause as { code?: unknown }).code;
   return typeof code === 'number' || typeof code === 'string'

@@ -3,6 +3,8 @@
  * with backoff, reported once, never blocking reads and writes) and sweeping expired sessions on
  * a timer. It decides; the repository sends the commands, through the gate.
  */
+
+import { debug, described } from './debug.js';
 import { DUPLICATE_KEY, isTransient, serverCode } from './driver-errors.js';
 import { IndexError, StoreClosedError } from './errors.js';
 import type { ExpiryPolicy, IndexSpec } from './expiry.js';
@@ -179,6 +181,7 @@ export class ExpiryTasks {
     for (let attempt = 0; !this.#closed; attempt += 1) {
       try {
         await this.#backend.createIndex(spec);
+        debug('%s index on %s ensured', kind, fieldOf(spec));
         this.#set(kind, 'ensured');
         return;
       } catch (error) {
@@ -188,12 +191,15 @@ export class ExpiryTasks {
       } finally {
         if (kind === 'unique') this.#markUniqueTried();
       }
-      await this.#delay(Math.min(FIRST_RETRY_MS * 2 ** attempt, LAST_RETRY_MS));
+      const delayMs = Math.min(FIRST_RETRY_MS * 2 ** attempt, LAST_RETRY_MS);
+      debug('%s index: retrying in %d ms', kind, delayMs);
+      await this.#delay(delayMs);
     }
   }
 
   /** Decides what a failed `createIndex` means; `false` when it is worth another try. */
   async #settle(kind: IndexKind, spec: IndexSpec, error: unknown): Promise<boolean> {
+    debug('%s index on %s failed: %s', kind, fieldOf(spec), described(error));
     if (retryable(error)) return false;
     const code = serverCode(error) as number;
     if (kind === 'ttl' && code === INDEX_OPTIONS_CONFLICT) return this.#changeTtl(spec);
@@ -214,6 +220,7 @@ export class ExpiryTasks {
   async #changeTtl(spec: IndexSpec): Promise<boolean> {
     try {
       await this.#backend.changeExpireAfterSeconds(spec);
+      debug('ttl index on %s: expireAfterSeconds changed in place (collMod)', fieldOf(spec));
       this.#set('ttl', 'ensured');
       return true;
     } catch (error) {
@@ -235,6 +242,10 @@ export class ExpiryTasks {
    */
   #fallBackToInterval(announce: boolean): void {
     if (this.#autoRemove !== 'native') return;
+    debug(
+      "no ttl index: autoRemove falls back to 'interval', sweeping every %d ms",
+      this.#options.sweepIntervalMs,
+    );
     this.#autoRemove = 'interval';
     this.#scheduleSweep();
     if (!announce) return;
@@ -254,10 +265,13 @@ export class ExpiryTasks {
 
   /** One timed sweep, then the next one interval after it ends: sweeps never overlap. */
   async #timedSweep(): Promise<void> {
+    const startedAt = Date.now();
     try {
-      await this.sweep();
+      const deleted = await this.sweep();
+      debug('sweep deleted %d expired sessions in %d ms', deleted, Date.now() - startedAt);
       this.#sweepFailureReported = false;
     } catch (error) {
+      debug('sweep failed after %d ms: %s', Date.now() - startedAt, described(error));
       if (!this.#closed && !(error instanceof StoreClosedError) && !this.#sweepFailureReported) {
         this.#sweepFailureReported = true;
         this.#listeners.sweepFailed?.(error);
@@ -269,6 +283,7 @@ export class ExpiryTasks {
   }
 
   #fail(kind: IndexKind, message: string, cause: unknown): void {
+    debug('%s index: given up (reported as IndexError)', kind);
     const error = new IndexError(kind, message, cause);
     this.#set(kind, 'failed', error);
     this.#listeners.indexFailed?.(error);

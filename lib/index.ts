@@ -36,11 +36,13 @@ export type { EncryptionKey, EncryptionOption, ResolvedEncryption } from './sess
 export type { DestroyFilter, SessionFilter, SessionPredicate } from './session-filter.js';
 export { hashSessionId, type TransformId } from './session-ids.js';
 export {
+  type AnySession,
   type CookieLike,
   type RepositoryListeners,
   type SessionDocument,
   type SessionLike,
   SessionRepository,
+  type SetOutcome,
   type StoredSession,
 } from './session-repository.js';
 export type { SessionModule } from './store-base.js';

@@ -1,6 +1,7 @@
 import type { SessionData, Store } from 'express-session';
 import type { Collection, Db, MongoClient } from 'mongodb';
-import { type Callback, callbackify, toError } from './callbackify.js';
+import { type Callback, callbackify } from './callbackify.js';
+import { OperationError, SessionStoreError } from './errors.js';
 import {
   type AutoRemoveOption,
   optionsView,
@@ -10,7 +11,7 @@ import {
 import type { DestroyFilter } from './session-filter.js';
 import { type SessionDocument, SessionRepository } from './session-repository.js';
 import { installedStoreBase, type StoreBase } from './store-base.js';
-import { withEvents } from './store-events.js';
+import { type MongoDBStoreEvents, withEvents } from './store-events.js';
 
 /** A session as `all()` yields it: version 5's stored document, `{ <idField>: sid, session, <expiresKey>: Date }`. */
 export type StoredSessionDocument = { [field: string]: unknown; session: SessionData };
@@ -74,6 +75,72 @@ export interface MongoDBStore extends Store {
   /** Lets running operations finish, then closes the client if the store created it. */
   close(): Promise<void>;
   close(callback: Callback<void>): void;
+
+  // The store's own events get their listeners' types (see `MongoDBStoreEvents`); other names
+  // take any listener, as on any event emitter.
+  on<E extends keyof MongoDBStoreEvents>(
+    event: E,
+    listener: (...args: MongoDBStoreEvents[E]) => void,
+  ): this;
+  on<E extends string | symbol>(
+    event: E extends keyof MongoDBStoreEvents ? never : E,
+    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
+    listener: (...args: any[]) => void,
+  ): this;
+  once<E extends keyof MongoDBStoreEvents>(
+    event: E,
+    listener: (...args: MongoDBStoreEvents[E]) => void,
+  ): this;
+  once<E extends string | symbol>(
+    event: E extends keyof MongoDBStoreEvents ? never : E,
+    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
+    listener: (...args: any[]) => void,
+  ): this;
+  addListener<E extends keyof MongoDBStoreEvents>(
+    event: E,
+    listener: (...args: MongoDBStoreEvents[E]) => void,
+  ): this;
+  addListener<E extends string | symbol>(
+    event: E extends keyof MongoDBStoreEvents ? never : E,
+    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
+    listener: (...args: any[]) => void,
+  ): this;
+  prependListener<E extends keyof MongoDBStoreEvents>(
+    event: E,
+    listener: (...args: MongoDBStoreEvents[E]) => void,
+  ): this;
+  prependListener<E extends string | symbol>(
+    event: E extends keyof MongoDBStoreEvents ? never : E,
+    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
+    listener: (...args: any[]) => void,
+  ): this;
+  prependOnceListener<E extends keyof MongoDBStoreEvents>(
+    event: E,
+    listener: (...args: MongoDBStoreEvents[E]) => void,
+  ): this;
+  prependOnceListener<E extends string | symbol>(
+    event: E extends keyof MongoDBStoreEvents ? never : E,
+    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
+    listener: (...args: any[]) => void,
+  ): this;
+  off<E extends keyof MongoDBStoreEvents>(
+    event: E,
+    listener: (...args: MongoDBStoreEvents[E]) => void,
+  ): this;
+  off<E extends string | symbol>(
+    event: E extends keyof MongoDBStoreEvents ? never : E,
+    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
+    listener: (...args: any[]) => void,
+  ): this;
+  removeListener<E extends keyof MongoDBStoreEvents>(
+    event: E,
+    listener: (...args: MongoDBStoreEvents[E]) => void,
+  ): this;
+  removeListener<E extends string | symbol>(
+    event: E extends keyof MongoDBStoreEvents ? never : E,
+    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
+    listener: (...args: any[]) => void,
+  ): this;
 }
 
 /** The store class; as in version 5, it may be called with or without `new`. */
@@ -123,13 +190,14 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
           connected: () => process.nextTick(() => this.#connected()),
           unreadable: (error) => process.nextTick(() => this.#report(error)),
           indexFailed: (error) => process.nextTick(() => this.#report(error)),
-          sweepFailed: (error) => process.nextTick(() => this.#report(toError(error))),
+          sweepFailed: (error) =>
+            process.nextTick(() => this.#report(reported('deleteExpired', error))),
         },
       );
       this.options = optionsView(this.repository.options);
       this.repository.ready().then(
         () => process.nextTick(() => onReady?.()),
-        (error: unknown) => process.nextTick(() => this.#failed(toError(error), onReady)),
+        (error: unknown) => process.nextTick(() => this.#failed(reported('ready', error), onReady)),
       );
     }
 
@@ -152,25 +220,44 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     get(sid: string): Promise<SessionData | null>;
     get(sid: string, callback: Callback<SessionData | null>): void;
     get(sid: string, callback?: Callback<SessionData | null>) {
-      return callbackify(() => this.repository.get(sid), callback);
+      return callbackify(async () => {
+        const session = await this.repository.get(sid);
+        this.emit('get', sid);
+        return session;
+      }, callback);
     }
 
     set(sid: string, session: SessionData): Promise<void>;
     set(sid: string, session: SessionData, callback: Callback<void>): void;
     set(sid: string, session: SessionData, callback?: Callback<void>) {
-      return callbackify(() => this.repository.set(sid, session), callback);
+      return callbackify(async () => {
+        const outcome = await this.repository.set(sid, session);
+        // A session whose cookie had already expired is deleted rather than stored.
+        if (outcome === 'deleted') {
+          this.emit('destroy', sid);
+          return;
+        }
+        this.emit(outcome === 'created' ? 'create' : 'update', sid);
+        this.emit('set', sid);
+      }, callback);
     }
 
     override touch(sid: string, session: SessionData): Promise<void>;
     override touch(sid: string, session: SessionData, callback: Callback<void>): void;
     override touch(sid: string, session: SessionData, callback?: Callback<void>) {
-      return callbackify(() => this.repository.touch(sid, session), callback);
+      return callbackify(async () => {
+        if (await this.repository.touch(sid, session)) this.emit('touch', sid, session);
+      }, callback);
     }
 
     destroy(sid: string | string[]): Promise<void>;
     destroy(sid: string | string[], callback: Callback<void>): void;
     destroy(sid: string | string[], callback?: Callback<void>) {
-      return callbackify(() => this.repository.destroy(sid), callback);
+      return callbackify(async () => {
+        await this.repository.destroy(sid);
+        if (this.listenerCount('destroy') === 0) return;
+        for (const each of Array.isArray(sid) ? sid : [sid]) this.emit('destroy', each);
+      }, callback);
     }
 
     override clear(): Promise<void>;
@@ -227,7 +314,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
      * Version 5 threw when nobody listened; a store that cannot reach its database must not take
      * the process down, so the failure becomes a process warning instead.
      */
-    #failed(error: Error, onReady: ConnectCallback | undefined): void {
+    #failed(error: SessionStoreError, onReady: ConnectCallback | undefined): void {
       // Closed before it connected: the caller asked for it, so it is no news for listeners.
       if (this.repository.closed) {
         onReady?.(error);
@@ -242,7 +329,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     }
 
     /** An `error` event where someone listens; a process warning where nobody does. */
-    #report(error: Error): void {
+    #report(error: SessionStoreError): void {
       if (this.listenerCount('error') > 0) {
         this.emit('error', error);
         return;
@@ -263,3 +350,8 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
 
 /** The store class on the installed express-session (a clear error at construction without it). */
 export const MongoDBStore: MongoDBStoreConstructor = defineMongoDBStore(installedStoreBase());
+
+/** What the store reports is always one of its own errors; anything else is wrapped. */
+function reported(operation: string, error: unknown): SessionStoreError {
+  return error instanceof SessionStoreError ? error : new OperationError(operation, error);
+}

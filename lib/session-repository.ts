@@ -1,5 +1,6 @@
-import type { Collection, Db, Document, Filter, MongoClient } from 'mongodb';
+import type { Collection, Db, Document, Filter, MongoClient, UpdateResult } from 'mongodb';
 import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
+import { debug, described } from './debug.js';
 import { DUPLICATE_KEY, isTransient, serverCode } from './driver-errors.js';
 import {
   type IndexError,
@@ -24,9 +25,15 @@ import {
   type SessionPredicate,
   storedSessionFilter,
 } from './session-filter.js';
-import type { SessionDocument, SessionLike, StoredSession } from './session-types.js';
+import type { AnySession, SessionDocument, SessionLike, StoredSession } from './session-types.js';
 
-export type { CookieLike, SessionDocument, SessionLike, StoredSession } from './session-types.js';
+export type {
+  AnySession,
+  CookieLike,
+  SessionDocument,
+  SessionLike,
+  StoredSession,
+} from './session-types.js';
 
 /** An update through a path that does not exist as a document, such as `session.cookie` of a string. */
 const PATH_NOT_VIABLE = 28;
@@ -47,6 +54,9 @@ export const DELETE_BATCH_SIZE = 20_000;
  */
 export const DESTROY_LIST_SIZE = 1_000;
 
+/** What `set` did: stored a new session, replaced a stored one, or deleted one already expired. */
+export type SetOutcome = 'created' | 'updated' | 'deleted';
+
 /** Callbacks of the repository's life that the store turns into events. */
 export interface RepositoryListeners {
   /** A connection attempt succeeded: the first, or one after failed ones. Never after `close()`. */
@@ -63,7 +73,7 @@ export interface RepositoryListeners {
  * Sessions in one MongoDB collection, promise-native and usable without express-session.
  * Every read ignores expired sessions, whether or not the TTL monitor has removed them yet.
  */
-export class SessionRepository<T extends SessionLike = SessionLike> {
+export class SessionRepository<T extends SessionLike = AnySession> {
   readonly options: ResolvedOptions;
   readonly #gate: ConnectionGate<Collection<SessionDocument>>;
   readonly #ownsClient: boolean;
@@ -177,8 +187,11 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
     );
   }
 
-  /** Inserts or replaces the session; one whose cookie has already expired is deleted instead. */
-  async set(sid: string, session: T): Promise<void> {
+  /**
+   * Inserts or replaces the session; one whose cookie has already expired is deleted instead.
+   * Resolves with which of the three it did.
+   */
+  async set(sid: string, session: T): Promise<SetOutcome> {
     const id = this.#codec.storedId(sid);
     const filter = this.#byId(id);
     const encoded = this.#codec.encode(id, session);
@@ -189,13 +202,14 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
         if (expires.getTime() <= Date.now()) {
           this.#stored.forget(sid);
           await sessions.deleteOne(filter);
-          return;
+          return 'deleted';
         }
         const update = this.#replacement(encoded);
         await this.#tasks.uniqueIndexTried();
-        await this.#stored.writing(sid, expires, () =>
+        const { upsertedCount } = await this.#stored.writing(sid, expires, () =>
           upsert(() => sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true })),
         );
+        return upsertedCount > 0 ? 'created' : 'updated';
       },
       RETRY,
     );
@@ -205,16 +219,17 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
    * Moves the expiry (and the stored cookie) forward. A session that no longer exists, or has
    * expired, stays gone: touching it is not an error and does not bring it back. Within
    * `touchAfterMs` of the session's last write (as the last `get` or write here saw it), nothing
-   * is sent.
+   * is sent. Resolves with whether a stored session's expiry moved: `false` when nothing was
+   * sent, or when there was no unexpired session to touch.
    */
-  async touch(sid: string, session: T): Promise<void> {
+  async touch(sid: string, session: T): Promise<boolean> {
     const id = this.#codec.storedId(sid);
     const byId = this.#byId(id);
     const { set, expires } = this.#codec.encodeTouch(id, session);
     const now = Date.now();
     if (!this.#expiry.touchNeeded(this.#stored.recall(sid, now), expires, now)) {
       if (this.#gate.closed) throw new StoreClosedError();
-      return;
+      return false;
     }
     const filter = this.#unexpired(byId);
     return this.#operation(
@@ -223,18 +238,24 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
         if (expires.getTime() <= Date.now()) {
           this.#stored.forget(sid);
           await sessions.deleteOne(byId);
-          return;
+          return false;
         }
         const changes: Document = { ...set, ...this.#expiry.expiryFields(expires) };
-        await this.#stored.writing(sid, expires, async () => {
+        return this.#stored.writing(sid, expires, async () => {
           try {
-            await sessions.updateOne(filter, { $set: changes }, { ignoreUndefined: true });
+            const updated = await sessions.updateOne(
+              filter,
+              { $set: changes },
+              { ignoreUndefined: true },
+            );
+            return updated.matchedCount > 0;
           } catch (error) {
             if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
             // The stored session is a string (another store's form, or another serializer's):
             // its cookie cannot be set alone, so the whole session is written in this store's form.
             const update = this.#replacement(this.#codec.encode(id, session));
-            await sessions.updateOne(filter, update, { ignoreUndefined: true });
+            const replaced = await sessions.updateOne(filter, update, { ignoreUndefined: true });
+            return replaced.matchedCount > 0;
           }
         });
       },
@@ -359,8 +380,13 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
    */
   close(): Promise<void> {
     this.#tasks.close();
+    if (this.#closing === undefined) debug('closing: waiting for operations under way');
     this.#closing ??= this.#gate.close().then(async () => {
-      if (!this.#ownsClient || this.#client === undefined) return;
+      if (!this.#ownsClient || this.#client === undefined) {
+        debug("closed; the client is not the store's, so it stays open");
+        return;
+      }
+      debug('closing the client the store created');
       // Closing ends the server's sessions over a fresh connection, which a frozen server never
       // accepts (the driver then waits out connectTimeoutMS, 30 s): close waits one deadline.
       const { operationTimeoutMs } = this.options;
@@ -504,6 +530,7 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
         if (!retry || deadline.expired || this.#gate.closed || !isTransient(error)) {
           throw storeError(name, error);
         }
+        debug('%s: retrying once after %s', name, described(error));
       }
       try {
         return await run(sessions);
@@ -553,11 +580,10 @@ export class SessionRepository<T extends SessionLike = SessionLike> {
 const RETRY = true;
 
 /** Concurrent upserts of one id can both try to insert; the loser retries and finds the winner's document. */
-async function upsert(write: () => Promise<unknown>): Promise<void> {
+async function upsert(write: () => Promise<UpdateResult>): Promise<UpdateResult> {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      await write();
-      return;
+      return await write();
     } catch (error) {
       if (serverCode(error) !== DUPLICATE_KEY || attempt >= MAX_UPSERT_ATTEMPTS) {
         throw error;

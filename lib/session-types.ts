@@ -13,6 +13,16 @@ export interface SessionLike {
 }
 
 /**
+ * A session of any shape: what a repository without a type argument takes and gives back, so
+ * that `(await repository.get(sid))?.user` compiles. Give the repository your session's type
+ * (`new SessionRepository<MySession>()`) to have its fields checked.
+ */
+export interface AnySession extends SessionLike {
+  // biome-ignore lint/suspicious/noExplicitAny: an untyped repository stores whatever the application gives it; `unknown` would make every field read a cast.
+  [field: string]: any;
+}
+
+/**
  * The stored document: `{ <idField>: sid, session, <expiresKey>: Date }`. The two field names are
  * options, hence the index signature; `session` is the session in its stored form (a document or
  * a string, depending on `serializer`; see the session codec).

@@ -1,5 +1,37 @@
 import { EventEmitter } from 'node:events';
+import type { SessionData } from 'express-session';
+import type { SessionStoreError } from './errors.js';
 import type { StoreBase } from './store-base.js';
+
+/**
+ * The events a `MongoDBStore` emits, with the arguments its listeners get. The per-operation
+ * events come after the operation succeeded, never after a failure, and have connect-mongo's
+ * names and arguments.
+ */
+export interface MongoDBStoreEvents {
+  /** Connected: the first time, or again after failed attempts. */
+  connected: [];
+  /** The same moment as `connected`, under the name express-session listens for. */
+  connect: [];
+  /**
+   * A failure no caller was waiting for: connecting without a constructor callback, an index the
+   * store cannot create, a timed sweep, a stored session it cannot read. Without a listener it
+   * becomes a process warning instead.
+   */
+  error: [error: SessionStoreError];
+  /** `get` answered (with a session or with `null`). */
+  get: [sid: string];
+  /** `set` stored a session that was not stored before. */
+  create: [sid: string];
+  /** `set` replaced a stored session. */
+  update: [sid: string];
+  /** `set` stored the session (after `create` or `update`). */
+  set: [sid: string];
+  /** `touch` moved a stored session's expiry; not when lazy touch sent nothing, or no session was there. */
+  touch: [sid: string, session: SessionData];
+  /** A session was deleted: by `destroy` (once per id given), or by `set` of an already expired cookie. */
+  destroy: [sid: string];
+}
 
 const EMITTER_METHODS = ['on', 'once', 'off', 'emit', 'listenerCount'] as const;
 
