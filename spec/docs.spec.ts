@@ -8,9 +8,10 @@
  *   by its name (the package's self-reference to the built `dist/`, built first with
  *   `npm run build`): ES modules (`.mjs`; ```ts blocks through tsx as `.mts`), or CommonJS
  *   (`.cjs`) for a ```js block that calls `require(` and has no `import` statement. Only these
- *   are changed: the connection string `'mongodb://127.0.0.1:27017/'` becomes the test server's
- *   and `databaseName: 'myapp'` a database of the block's own (dropped afterwards); any other
- *   `mongodb://` address fails the block. `app.listen(3000)` listens on a free loopback port
+ *   are changed: the connection string `'mongodb://127.0.0.1:27017/'` becomes the test server's,
+ *   and `databaseName: 'myapp'` (or `.db('myapp')`) a database of the block's own, dropped
+ *   afterwards; any other `mongodb://` address fails the block. Each `process.env.NAME` a block
+ *   reads is set to 32 random bytes in base64, as a secret would be. `app.listen(3000)` listens on a free loopback port
  *   instead; the spec then sends `GET /`, expects 200, and stops the process. A block must exit
  *   with 0 within 30 s; a few run at once.
  * - An HTML comment on the line before a block, `<!-- output: /regex/flags -->`, is matched
@@ -38,6 +39,7 @@ const database = useSpecDatabase(import.meta.url);
 const BLOCK_TIMEOUT_MS = 30_000;
 const DOCS_URI = "'mongodb://127.0.0.1:27017/'";
 const DOCS_DATABASE = "databaseName: 'myapp'";
+const DOCS_DB_CALL = ".db('myapp')";
 const LISTEN = 'app.listen(3000)';
 const PORT_LINE = 'docs-block-port=';
 
@@ -149,7 +151,11 @@ function checkShellBlock(block: CodeBlock): void {
     if (code === '') continue;
     for (const command of code.split('&&')) {
       const refusal = refuseShellCommand(command);
-      assert.equal(refusal, undefined, `${block.where} (+${offset + 1}): \`${command.trim()}\`: ${refusal}`);
+      assert.equal(
+        refusal,
+        undefined,
+        `${block.where} (+${offset + 1}): \`${command.trim()}\`: ${refusal}`,
+      );
     }
   }
 }
@@ -161,6 +167,7 @@ function onTestServer(block: CodeBlock, databaseName: string): string {
   return block.source
     .replaceAll(DOCS_URI, `'${database.uri.replace(/\/$/, '')}/'`)
     .replaceAll(DOCS_DATABASE, `databaseName: '${databaseName}'`)
+    .replaceAll(DOCS_DB_CALL, `.db('${databaseName}')`)
     .replaceAll(
       LISTEN,
       `(globalThis.docsServer = app.listen(0, '127.0.0.1', () => console.log('${PORT_LINE}' + globalThis.docsServer.address().port)))`,
@@ -181,11 +188,15 @@ interface Finished {
 }
 
 /** Runs the file; calls `onPort` once it prints the port its app listens on. */
-function runBlock(file: string, onPort: (port: number) => Promise<void>): Promise<Finished> {
+function runBlock(
+  file: string,
+  env: Record<string, string>,
+  onPort: (port: number) => Promise<void>,
+): Promise<Finished> {
   const args = file.endsWith('.mts') ? ['--import', 'tsx', file] : [file];
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '' },
+    env: { ...env, PATH: process.env.PATH ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -236,14 +247,21 @@ async function runCodeBlock(t: TestContext, block: CodeBlock, index: number): Pr
   t.after(() => rm(file, { force: true }));
 
   const listens = block.source.includes(LISTEN);
-  const result = await runBlock(file, async (port) => {
+  const secrets = [...block.source.matchAll(/process\.env\.([A-Z_][A-Z0-9_]*)/g)].map(
+    ([, name]) => [name ?? '', randomBytes(32).toString('base64')] as const,
+  );
+  const result = await runBlock(file, Object.fromEntries(secrets), async (port) => {
     const browser = new HttpClient(`http://127.0.0.1:${port}`);
     const response = await browser.get('/');
     assert.equal(response.status, 200, `${block.where}: GET / answers 200 (${response.body})`);
   });
   const printed = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
   assert.equal(result.signal, null, `${block.where}: the block ended by itself\n${printed}`);
-  assert.equal(result.code, listens ? null : 0, `${block.where}: the block exits with 0\n${printed}`);
+  assert.equal(
+    result.code,
+    listens ? null : 0,
+    `${block.where}: the block exits with 0\n${printed}`,
+  );
   if (listens) {
     assert.ok(result.stdout.includes(PORT_LINE), `${block.where}: the app listened\n${printed}`);
   }
