@@ -25,13 +25,13 @@
  * - Any other language tag, or none, fails: the spec does not know how to run it.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { useSpecDatabase } from './support/database.js';
 import { HttpClient } from './support/http.js';
+import { runProgram } from './support/programs.js';
 import { ROOT } from './support/sandbox.js';
 
 const database = useSpecDatabase(import.meta.url);
@@ -180,62 +180,6 @@ function extensionOf(block: CodeBlock): string {
   return commonJs ? '.cjs' : '.mjs';
 }
 
-interface Finished {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the file; calls `onPort` once it prints the port its app listens on. */
-function runBlock(
-  file: string,
-  env: Record<string, string>,
-  onPort: (port: number) => Promise<void>,
-): Promise<Finished> {
-  const args = file.endsWith('.mts') ? ['--import', 'tsx', file] : [file];
-  const child: ChildProcess = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...env, PATH: process.env.PATH ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  let failure: unknown;
-  let served = false;
-  const timer = setTimeout(() => {
-    failure ??= new Error(`the block did not finish within ${BLOCK_TIMEOUT_MS} ms`);
-    child.kill('SIGKILL');
-  }, BLOCK_TIMEOUT_MS);
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-    const port = new RegExp(`${PORT_LINE}(\\d+)\\n`).exec(stdout)?.[1];
-    if (port === undefined || served) return;
-    served = true;
-    onPort(Number(port)).then(
-      () => child.kill('SIGTERM'),
-      (error: unknown) => {
-        failure ??= error;
-        child.kill('SIGKILL');
-      },
-    );
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      if (failure !== undefined) {
-        reject(new Error(`${String(failure)}\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-      } else {
-        resolve({ code, signal: served && signal === 'SIGTERM' ? null : signal, stdout, stderr });
-      }
-    });
-  });
-}
-
 async function runCodeBlock(t: TestContext, block: CodeBlock, index: number): Promise<void> {
   const databaseName = `cms_docs_${randomBytes(3).toString('hex')}_${index}`;
   t.after(() => database.client.db(databaseName).dropDatabase());
@@ -250,10 +194,16 @@ async function runCodeBlock(t: TestContext, block: CodeBlock, index: number): Pr
   const secrets = [...block.source.matchAll(/process\.env\.([A-Z_][A-Z0-9_]*)/g)].map(
     ([, name]) => [name ?? '', randomBytes(32).toString('base64')] as const,
   );
-  const result = await runBlock(file, Object.fromEntries(secrets), async (port) => {
-    const browser = new HttpClient(`http://127.0.0.1:${port}`);
-    const response = await browser.get('/');
-    assert.equal(response.status, 200, `${block.where}: GET / answers 200 (${response.body})`);
+  const args = file.endsWith('.mts') ? ['--import', 'tsx', file] : [file];
+  const result = await runProgram(args, {
+    env: Object.fromEntries(secrets),
+    timeoutMs: BLOCK_TIMEOUT_MS,
+    portPattern: new RegExp(`${PORT_LINE}(\\d+)\\n`),
+    onPort: async (port) => {
+      const browser = new HttpClient(`http://127.0.0.1:${port}`);
+      const response = await browser.get('/');
+      assert.equal(response.status, 200, `${block.where}: GET / answers 200 (${response.body})`);
+    },
   });
   const printed = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
   assert.equal(result.signal, null, `${block.where}: the block ended by itself\n${printed}`);
