@@ -73,7 +73,9 @@ app.post('/logout', (req, res, next) => {
 
 const port = Number(process.env.PORT ?? 3000);
 const server = app.listen(port, '127.0.0.1', () => {
-  console.log(`Example app listening on http://127.0.0.1:${port}/ (Ctrl+C to stop)`);
+  // The port actually bound: PORT=0 asks for a free one.
+  const { port: bound } = server.address() as { port: number };
+  console.log(`Example app listening on http://127.0.0.1:${bound}/ (Ctrl+C to stop)`);
 });
 
 let stopping = false;
