@@ -271,8 +271,9 @@ export class ExpiryTasks {
       debug('sweep deleted %d expired sessions in %d ms', deleted, Date.now() - startedAt);
       this.#sweepFailureReported = false;
     } catch (error) {
-      debug('sweep failed after %d ms: %s', Date.now() - startedAt, described(error));
-      if (!this.#closed && !(error instanceof StoreClosedError) && !this.#sweepFailureReported) {
+      const closing = this.#closed || error instanceof StoreClosedError;
+      if (!closing) debug('sweep failed after %d ms: %s', Date.now() - startedAt, described(error));
+      if (!closing && !this.#sweepFailureReported) {
         this.#sweepFailureReported = true;
         this.#listeners.sweepFailed?.(error);
       }
