@@ -46,3 +46,4 @@ export {
   type StoredSession,
 } from './session-repository.js';
 export type { SessionModule } from './store-base.js';
+export type { MongoDBStoreEvents } from './store-events.js';
