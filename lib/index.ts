@@ -17,6 +17,7 @@ export type { IndexState, IndexStatus } from './expiry-tasks.js';
 export { default } from './factory.js';
 export {
   type ConnectCallback,
+  type ListenerMethod,
   type MongoDBSessionOptions,
   MongoDBStore,
   type MongoDBStoreConstructor,

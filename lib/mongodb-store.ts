@@ -78,69 +78,26 @@ export interface MongoDBStore extends Store {
 
   // The store's own events get their listeners' types (see `MongoDBStoreEvents`); other names
   // take any listener, as on any event emitter.
-  on<E extends keyof MongoDBStoreEvents>(
+  on: ListenerMethod<this>;
+  once: ListenerMethod<this>;
+  addListener: ListenerMethod<this>;
+  prependListener: ListenerMethod<this>;
+  prependOnceListener: ListenerMethod<this>;
+  off: ListenerMethod<this>;
+  removeListener: ListenerMethod<this>;
+}
+
+/** `on`, `once`, `off` and the like: typed listeners for the store's events, any listener for others. */
+export interface ListenerMethod<This> {
+  <E extends keyof MongoDBStoreEvents>(
     event: E,
     listener: (...args: MongoDBStoreEvents[E]) => void,
-  ): this;
-  on<E extends string | symbol>(
+  ): This;
+  <E extends string | symbol>(
     event: E extends keyof MongoDBStoreEvents ? never : E,
     // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
     listener: (...args: any[]) => void,
-  ): this;
-  once<E extends keyof MongoDBStoreEvents>(
-    event: E,
-    listener: (...args: MongoDBStoreEvents[E]) => void,
-  ): this;
-  once<E extends string | symbol>(
-    event: E extends keyof MongoDBStoreEvents ? never : E,
-    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
-    listener: (...args: any[]) => void,
-  ): this;
-  addListener<E extends keyof MongoDBStoreEvents>(
-    event: E,
-    listener: (...args: MongoDBStoreEvents[E]) => void,
-  ): this;
-  addListener<E extends string | symbol>(
-    event: E extends keyof MongoDBStoreEvents ? never : E,
-    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
-    listener: (...args: any[]) => void,
-  ): this;
-  prependListener<E extends keyof MongoDBStoreEvents>(
-    event: E,
-    listener: (...args: MongoDBStoreEvents[E]) => void,
-  ): this;
-  prependListener<E extends string | symbol>(
-    event: E extends keyof MongoDBStoreEvents ? never : E,
-    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
-    listener: (...args: any[]) => void,
-  ): this;
-  prependOnceListener<E extends keyof MongoDBStoreEvents>(
-    event: E,
-    listener: (...args: MongoDBStoreEvents[E]) => void,
-  ): this;
-  prependOnceListener<E extends string | symbol>(
-    event: E extends keyof MongoDBStoreEvents ? never : E,
-    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
-    listener: (...args: any[]) => void,
-  ): this;
-  off<E extends keyof MongoDBStoreEvents>(
-    event: E,
-    listener: (...args: MongoDBStoreEvents[E]) => void,
-  ): this;
-  off<E extends string | symbol>(
-    event: E extends keyof MongoDBStoreEvents ? never : E,
-    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
-    listener: (...args: any[]) => void,
-  ): this;
-  removeListener<E extends keyof MongoDBStoreEvents>(
-    event: E,
-    listener: (...args: MongoDBStoreEvents[E]) => void,
-  ): this;
-  removeListener<E extends string | symbol>(
-    event: E extends keyof MongoDBStoreEvents ? never : E,
-    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
-    listener: (...args: any[]) => void,
-  ): this;
+  ): This;
 }
 
 /** The store class; as in version 5, it may be called with or without `new`. */
