@@ -1,4 +1,5 @@
 import type { Collection, Db, Document, Filter, MongoClient, UpdateResult } from 'mongodb';
+import { DELETE_BATCH_SIZE, deleteInBatches, destroySelected } from './bulk-deletes.js';
 import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
 import { debug, described } from './debug.js';
 import { DUPLICATE_KEY, isTransient, serverCode } from './driver-errors.js';
@@ -27,6 +28,7 @@ import {
 } from './session-filter.js';
 import type { AnySession, SessionDocument, SessionLike, StoredSession } from './session-types.js';
 
+export { DELETE_BATCH_SIZE, DESTROY_LIST_SIZE } from './bulk-deletes.js';
 export type {
   AnySession,
   CookieLike,
@@ -38,21 +40,6 @@ export type {
 /** An update through a path that does not exist as a document, such as `session.cookie` of a string. */
 const PATH_NOT_VIABLE = 28;
 const MAX_UPSERT_ATTEMPTS = 3;
-/**
- * Deletes of many sessions go in batches of at most this many, each its own operation with its
- * own deadline: one `deleteMany` over a large backlog can outlast any deadline, and FerretDB's
- * SQLite backend refuses one matching more than 32 766 documents ("too many SQL variables").
- * FerretDB scans the whole collection for every delete, so batches are as large as it allows
- * with room to spare.
- */
-export const DELETE_BATCH_SIZE = 20_000;
-/**
- * The predicate form of `destroyWhere` deletes the ids it selected in lists of at most this many.
- * FerretDB compares every document of the collection with every id of an `$in` list, so a list
- * of this length costs about one more scan of the collection there, and a step stays within
- * what a sweep's step costs; on MongoDB each id is one lookup in the index.
- */
-export const DESTROY_LIST_SIZE = 1_000;
 
 /** What `set` did: stored a new session, replaced a stored one, or deleted one already expired. */
 export type SetOutcome = 'created' | 'updated' | 'deleted';
@@ -457,61 +444,17 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * session id, which a stored key under `transformId` does not give back, and a remembered
    * expiry of a destroyed session only spares a touch that would have found nothing to update.
    */
-  async #destroySelected(predicate: SessionPredicate<T>): Promise<number> {
-    let destroyed = 0;
-    let selected: string[] = [];
-    const flush = async () => {
-      const ids = selected;
-      selected = [];
-      if (ids.length === 0) return;
-      const { idField } = this.options;
+  #destroySelected(predicate: SessionPredicate<T>): Promise<number> {
+    const { idField } = this.options;
+    return destroySelected(this.#scan('destroyWhere'), predicate, (ids) => {
       const filter = this.#unexpired({ [idField]: ids.length === 1 ? ids[0] : { $in: ids } });
-      const result = await this.#operation(
-        'destroyWhere',
-        (sessions) => sessions.deleteMany(filter),
-        RETRY,
-      );
-      destroyed += result.deletedCount;
-    };
-    for await (const { id, session } of this.#scan('destroyWhere')) {
-      let chosen: boolean;
-      try {
-        chosen = Boolean(await predicate(session, id));
-      } catch (error) {
-        // What the predicate chose before it threw is carried out; its error is the one to report.
-        await flush().catch(() => undefined);
-        throw error;
-      }
-      if (!chosen) continue;
-      selected.push(id);
-      if (selected.length >= DESTROY_LIST_SIZE) await flush();
-    }
-    await flush();
-    return destroyed;
+      return this.#operation('destroyWhere', (sessions) => sessions.deleteMany(filter), RETRY);
+    });
   }
 
-  /**
-   * Deletes the documents matching `filter`, at most `DELETE_BATCH_SIZE` at a time: the id of the
-   * batch's last document (in `_id` order) is read, then everything matching up to it is deleted,
-   * each step its own operation with its own deadline. Ids are unique, so a batch never grows
-   * past its size, and its filter is a range, which every backend evaluates cheaply (a long
-   * `$in` list is not: FerretDB compares each document with every id). Resolves with how many
-   * were deleted.
-   */
-  async #deleteInBatches(name: string, filter: Filter<Document>): Promise<number> {
-    const edgeOptions = {
-      projection: { _id: 1 },
-      sort: { _id: 1 },
-      skip: DELETE_BATCH_SIZE - 1,
-      limit: 1,
-    } as const;
-    for (let deleted = 0; ; ) {
-      const edge = await this.#operation(name, (sessions) => sessions.findOne(filter, edgeOptions));
-      const batch = edge === null ? filter : { ...filter, _id: { $lte: edge._id } };
-      const result = await this.#operation(name, (sessions) => sessions.deleteMany(batch));
-      deleted += result.deletedCount;
-      if (edge === null || result.deletedCount === 0) return deleted;
-    }
+  /** Deletes what matches `filter` in batches (see `deleteInBatches`), each step through the gate. */
+  #deleteInBatches(name: string, filter: Filter<Document>): Promise<number> {
+    return deleteInBatches(filter, (step) => this.#operation(name, step));
   }
 
   /**
