@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MongoClient, type MongoClientOptions } from 'mongodb';
+import { KNOWN_OPTION_NAMES } from '../lib/option-names.js';
 import {
   DEFAULT_EXPIRES_MS,
   resolveOptions,
@@ -21,6 +22,13 @@ test('defaults match version 5: local test database, sessions collection, 14 day
   assert.equal(resolved.expiresKey, 'expires');
   assert.equal(resolved.expiresAfterSeconds, 0);
   assert.equal(resolved.databaseName, undefined);
+});
+
+test('every option given as undefined (as `process.env.X` gives it) means the default, with no warning', (t) => {
+  const warned = t.mock.method(process, 'emitWarning');
+  const allUndefined = Object.fromEntries(KNOWN_OPTION_NAMES.map((name) => [name, undefined]));
+  assert.deepEqual(resolveOptions(allUndefined), resolveOptions({}));
+  assert.equal(warned.mock.callCount(), 0, 'no option was warned about');
 });
 
 test('resolved options are frozen', () => {
