@@ -72,7 +72,9 @@ export class SessionStoreError extends Error {
     recogniseEitherBuild(SessionStoreError);
   }
 
+  /** The class's name, as `error.name` of built-in errors gives it (`'ConnectionError'` …). */
   override readonly name: string = 'SessionStoreError';
+  /** What failed, stable across versions (`'CONNECTION_FAILED'` …): test this rather than the message. */
   readonly code: SessionStoreErrorCode;
   // A private field, which `util.inspect` and `JSON.stringify` never show.
   readonly #driverError: unknown;
@@ -101,6 +103,7 @@ export class ConnectionError extends SessionStoreError {
     brand(ConnectionError, 'ConnectionError');
   }
 
+  /** `'ConnectionError'`. */
   override readonly name = 'ConnectionError';
 
   constructor(cause: unknown) {
@@ -116,6 +119,7 @@ export class QueueFullError extends SessionStoreError {
     brand(QueueFullError, 'QueueFullError');
   }
 
+  /** `'QueueFullError'`. */
   override readonly name = 'QueueFullError';
 
   constructor(limit: number) {
@@ -132,6 +136,7 @@ export class StoreClosedError extends SessionStoreError {
     brand(StoreClosedError, 'StoreClosedError');
   }
 
+  /** `'StoreClosedError'`. */
   override readonly name = 'StoreClosedError';
 
   constructor() {
@@ -145,7 +150,9 @@ export class OperationError extends SessionStoreError {
     brand(OperationError, 'OperationError');
   }
 
+  /** `'OperationError'`. */
   override readonly name = 'OperationError';
+  /** The repository method that failed (`'get'`, `'set'`, `'deleteExpired'` …). */
   readonly operation: string;
 
   constructor(operation: string, cause: unknown) {
@@ -166,8 +173,11 @@ export class OperationTimeoutError extends SessionStoreError {
     brand(OperationTimeoutError, 'OperationTimeoutError');
   }
 
+  /** `'OperationTimeoutError'`. */
   override readonly name = 'OperationTimeoutError';
+  /** The repository method that ran out of time. */
   readonly operation: string;
+  /** The deadline it had: `operationTimeoutMs`, in milliseconds. */
   readonly timeoutMs: number;
 
   constructor(operation: string, timeoutMs: number) {
@@ -186,6 +196,7 @@ export class UnreadableSessionError extends SessionStoreError {
     brand(UnreadableSessionError, 'UnreadableSessionError');
   }
 
+  /** `'UnreadableSessionError'`. */
   override readonly name: string = 'UnreadableSessionError';
 
   constructor(reason: string, cause?: unknown) {
@@ -207,7 +218,9 @@ export class SessionDecryptionError extends UnreadableSessionError {
     brand(SessionDecryptionError, 'SessionDecryptionError');
   }
 
+  /** `'SessionDecryptionError'`. */
   override readonly name = 'SessionDecryptionError';
+  /** `'SESSION_UNDECRYPTABLE'`: a stored session that does not decrypt. */
   override readonly code = 'SESSION_UNDECRYPTABLE';
 }
 
@@ -221,6 +234,7 @@ export class IndexError extends SessionStoreError {
     brand(IndexError, 'IndexError');
   }
 
+  /** `'IndexError'`. */
   override readonly name = 'IndexError';
   /** Which index: the TTL index on the expiry field or the unique index on `idField`. */
   readonly index: 'ttl' | 'unique';
@@ -249,7 +263,9 @@ export class InvalidSessionIdError extends TypeError {
     recogniseEitherBuild(InvalidSessionIdError);
   }
 
+  /** `'InvalidSessionIdError'`. */
   override readonly name = 'InvalidSessionIdError';
+  /** `'INVALID_SESSION_ID'`, stable across versions. */
   readonly code = 'INVALID_SESSION_ID';
 
   constructor(
@@ -275,7 +291,9 @@ export class InvalidSessionError extends TypeError {
     recogniseEitherBuild(InvalidSessionError);
   }
 
+  /** `'InvalidSessionError'`. */
   override readonly name = 'InvalidSessionError';
+  /** `'INVALID_SESSION'`, stable across versions. */
   readonly code = 'INVALID_SESSION';
 }
 

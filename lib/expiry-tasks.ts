@@ -25,6 +25,7 @@ export type IndexState =
   | 'disabled'
   | 'not-needed';
 
+/** Where the store's indexes stand (`repository.indexes`, `repository.whenIndexed()`). */
 export interface IndexStatus {
   /** The TTL index on the expiry field. */
   readonly ttl: IndexState;

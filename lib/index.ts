@@ -27,6 +27,7 @@ export {
 } from './mongodb-store.js';
 export type {
   AutoRemoveOption,
+  ClientSource,
   ResolvedOptions,
   SerializerOption,
   SessionRepositoryOptions,

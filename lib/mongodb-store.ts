@@ -14,7 +14,11 @@ import { installedStoreBase, type StoreBase } from './store-base.js';
 import { type MongoDBStoreEvents, withEvents } from './store-events.js';
 
 /** A session as `all()` yields it: version 5's stored document, `{ <idField>: sid, session, <expiresKey>: Date }`. */
-export type StoredSessionDocument = { [field: string]: unknown; session: SessionData };
+export type StoredSessionDocument = {
+  [field: string]: unknown;
+  /** The session. */
+  session: SessionData;
+};
 
 /** Options of `MongoDBStore`: those of `SessionRepository`. */
 export type MongoDBStoreOptions = SessionRepositoryOptions;
@@ -60,7 +64,9 @@ export interface MongoDBStore extends Store {
   length(callback: Callback<number>): void;
   all(): Promise<StoredSessionDocument[]>;
   all(callback: Callback<StoredSessionDocument[]>): void;
+  /** The ids of the unexpired sessions, as stored (transformed under `transformId`). */
   ids(): Promise<string[]>;
+  /** `ids()`, for a callback. */
   ids(callback: Callback<string[]>): void;
   /**
    * Destroys the unexpired sessions that `filter` selects ("log out everywhere"), and gives how
@@ -71,9 +77,11 @@ export interface MongoDBStore extends Store {
    * docs/logging-out-everywhere.md.
    */
   destroyWhere(filter: DestroyFilter<SessionData>): Promise<number>;
+  /** `destroyWhere(filter)`, for a callback given the count. */
   destroyWhere(filter: DestroyFilter<SessionData>, callback: Callback<number>): void;
   /** Lets running operations finish, then closes the client if the store created it. */
   close(): Promise<void>;
+  /** `close()`, for a callback. */
   close(callback: Callback<void>): void;
 
   // The store's own events get their listeners' types (see `MongoDBStoreEvents`); other names
@@ -113,6 +121,7 @@ export interface MongoDBStoreConstructor {
     options: MongoDBStoreOptions | null | undefined,
     callback: Version5ConnectCallback,
   ): MongoDBStore;
+  /** The stores' prototype, for `instanceof`. */
   readonly prototype: MongoDBStore;
 }
 

@@ -110,38 +110,83 @@ export interface SessionRepositoryOptions {
   readonly encryption?: EncryptionOption | undefined;
 }
 
+/**
+ * Who deletes expired sessions: `'native'`, the server's TTL monitor (the store falls back to
+ * `'interval'` where the server has none); `'interval'`, the store itself every
+ * `autoRemoveIntervalMs`; `'disabled'`, nobody (reads still ignore expired sessions).
+ */
 export type AutoRemoveOption = 'native' | 'interval' | 'disabled';
 
 /** A serializer of your own: a session to a string and back, as connect-redis takes. */
 export interface SessionSerializer {
+  /** The session as a string, to store. */
   stringify(session: unknown): string;
+  /** A stored string back into a session; what it throws makes the session unreadable. */
   parse(text: string): unknown;
 }
 
+/**
+ * How a session is stored: `'document'`, as a BSON document MongoDB can query; `'json'`, as a
+ * JSON string (version 5 and connect-mongo's default form); or a serializer of your own.
+ */
 export type SerializerOption = 'document' | 'json' | SessionSerializer;
+
+/** Where the repository's client comes from. */
+export type ClientSource =
+  | {
+      /** A client the repository creates, and closes. */
+      readonly kind: 'uri';
+      /** The connection string. */
+      readonly uri: string;
+      /** The options of the client, the store's defaults added. */
+      readonly connectionOptions: MongoClientOptions;
+    }
+  | {
+      /** A client of the application's, never closed by the repository. */
+      readonly kind: 'client';
+      /** That client. */
+      readonly client: MongoClient;
+    }
+  | {
+      /** A client of the application's, once the promise resolves; never closed by the repository. */
+      readonly kind: 'clientPromise';
+      /** Gives the promise; called again after a failed connection attempt. */
+      readonly clientPromise: () => Promise<MongoClient>;
+    };
 
 /** Options after defaults and validation; frozen, and the only form the layers below read. */
 export interface ResolvedOptions {
-  readonly source:
-    | { readonly kind: 'uri'; readonly uri: string; readonly connectionOptions: MongoClientOptions }
-    | { readonly kind: 'client'; readonly client: MongoClient }
-    | { readonly kind: 'clientPromise'; readonly clientPromise: () => Promise<MongoClient> };
+  /** Where the client comes from: one made from `uri`, `client`, or `clientPromise` (as a function). */
+  readonly source: ClientSource;
+  /** `databaseName`; `undefined` for the connection string's database. */
   readonly databaseName: string | undefined;
+  /** `collection`. */
   readonly collection: string;
+  /** `expires`, in milliseconds. */
   readonly expiresMs: number;
+  /** `idField`. */
   readonly idField: string;
+  /** `expiresKey`. */
   readonly expiresKey: string;
+  /** `expiresAfterSeconds`. */
   readonly expiresAfterSeconds: number;
+  /** `writeConcern`; `undefined` for the client's. */
   readonly writeConcern: WriteConcernSettings | undefined;
+  /** `maxPendingOperations`. */
   readonly maxPendingOperations: number;
-  /** `0`: no deadline. */
+  /** `operationTimeoutMs`; `0`: no deadline. */
   readonly operationTimeoutMs: number;
+  /** `serializer`. */
   readonly serializer: SerializerOption;
+  /** `autoRemove` as given; `repository.autoRemove` tells the mode in effect. */
   readonly autoRemove: AutoRemoveOption;
+  /** `autoRemoveIntervalMs`. */
   readonly autoRemoveIntervalMs: number;
-  /** `0`: every touch writes. */
+  /** `touchAfterMs`; `0`: every touch writes. */
   readonly touchAfterMs: number;
+  /** `manageIndexes`. */
   readonly manageIndexes: boolean;
+  /** `transformId`; `undefined`: the session id is stored as it is. */
   readonly transformId: TransformId | undefined;
   /** The keys as `KeyObject`s, which `util.inspect` does not print. */
   readonly encryption: ResolvedEncryption | undefined;

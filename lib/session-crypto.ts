@@ -38,12 +38,19 @@ export interface EncryptionKey {
 
 /** The `encryption` option: AES-256-GCM, the first key encrypts and every listed key decrypts. */
 export interface EncryptionOption {
+  /** The keys, the first encrypting every write; the others still decrypt what they wrote (rotation). */
   readonly keys: readonly EncryptionKey[];
 }
 
 /** The keys once checked; each held as a `KeyObject`, which `util.inspect` never prints. */
 export interface ResolvedEncryption {
-  readonly keys: ReadonlyArray<{ readonly id: string; readonly key: KeyObject }>;
+  /** The keys in the order given, the first encrypting. */
+  readonly keys: ReadonlyArray<{
+    /** The key's id, stored beside each ciphertext to find the key again. */
+    readonly id: string;
+    /** The 32-byte AES key. */
+    readonly key: KeyObject;
+  }>;
 }
 
 /** What the sealed bytes hold once opened: BSON of the document form, or a string form's UTF-8. */

@@ -26,8 +26,11 @@ export type SessionPredicate<T> = (session: T, id: string) => boolean | Promise<
  * `$and`, `$or`, `$nor` of such filters at the top.
  */
 export interface SessionFilter {
+  /** Sessions matching every one of these filters. */
   readonly $and?: readonly SessionFilter[] | undefined;
+  /** Sessions matching at least one of these filters. */
   readonly $or?: readonly SessionFilter[] | undefined;
+  /** Sessions matching none of these filters. */
   readonly $nor?: readonly SessionFilter[] | undefined;
   readonly [path: string]: unknown;
 }

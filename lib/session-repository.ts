@@ -61,6 +61,7 @@ export interface RepositoryListeners {
  * Every read ignores expired sessions, whether or not the TTL monitor has removed them yet.
  */
 export class SessionRepository<T extends SessionLike = AnySession> {
+  /** The options, defaults applied and checked, frozen. */
   readonly options: ResolvedOptions;
   readonly #gate: ConnectionGate<Collection<SessionDocument>>;
   readonly #ownsClient: boolean;
@@ -347,6 +348,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     yield* this.#scan('sessions');
   }
 
+  /** `for await (const { id, session, expires } of repository)`: the same as `sessions()`. */
   [Symbol.asyncIterator](): AsyncGenerator<StoredSession<T>, void, undefined> {
     return this.sessions();
   }

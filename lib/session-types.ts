@@ -3,12 +3,15 @@ import type { Document } from 'mongodb';
 
 /** The part of a session cookie the repository reads: its expiry. */
 export interface CookieLike {
+  /** When the session ends; without one (a browser-session cookie), now plus the `expires` option. */
   expires?: Date | string | number | null | false | undefined;
+  /** How the cookie is stored, as express-session's `Cookie` gives it. */
   toJSON?(): unknown;
 }
 
 /** What a session must look like: any object, with an optional express-session style cookie. */
 export interface SessionLike {
+  /** The session's cookie, whose expiry becomes the stored session's. */
   cookie?: CookieLike | undefined;
 }
 
@@ -27,11 +30,17 @@ export interface AnySession extends SessionLike {
  * options, hence the index signature; `session` is the session in its stored form (a document or
  * a string, depending on `serializer`; see the session codec).
  */
-export type SessionDocument = Document & { session: unknown };
+export type SessionDocument = Document & {
+  /** The session in its stored form. */
+  session: unknown;
+};
 
 /** One session as the iterator yields it. */
 export interface StoredSession<T extends SessionLike> {
+  /** The id as stored: the session id, or its transformed form under `transformId`. */
   readonly id: string;
+  /** The session. */
   readonly session: T;
+  /** When it expires. */
   readonly expires: Date;
 }

@@ -7,8 +7,17 @@ export type StoreBase = abstract new () => Store;
 
 /** What version 5's factory accepted: express-session, or Connect 2 / Express 3 (`{ session: { Store } }`). */
 export type SessionModule =
-  | { readonly Store: unknown }
-  | { readonly session: { readonly Store: unknown } };
+  | {
+      /** express-session's `Store` class. */
+      readonly Store: unknown;
+    }
+  | {
+      /** Connect 2's session middleware. */
+      readonly session: {
+        /** Its `Store` class. */
+        readonly Store: unknown;
+      };
+    };
 
 /** The `Store` class of a session module, checked. */
 export function storeBaseOf(sessionModule: SessionModule): StoreBase {
