@@ -2,6 +2,12 @@
  * A Node-style callback: an error, or `null` and the value. Typed as Node's own callbacks are
  * (`fs.readFile`'s `data` is a `Buffer`, not `Buffer | undefined`): on success the value is a
  * `T`; after an error it is `undefined` and not to be read.
+ *
+ * Not a union of argument lists such as `[error: Error] | [error: null, value: T]`: TypeScript
+ * narrows an unannotated callback's parameters only over lists of one length, and a list for the
+ * error case long enough for that (`[Error, undefined]`) refuses express-session's own
+ * `(err?: any) => void` callbacks and annotated ones such as `(error: Error | null, count: number)`
+ * (spec/types.spec.ts compiles each of these shapes).
  */
 export type Callback<T> = (error: Error | null, value: T) => void;
 

@@ -22,7 +22,7 @@ import {
   MongoDBStore,
   type MongoDBStoreOptions,
   SessionDecryptionError,
-  type SessionStoreError,
+  SessionStoreError,
 } from '../lib/index.js';
 import { testUri, useSpecDatabase } from './support/database.js';
 import { until } from './support/faults.js';
@@ -366,6 +366,7 @@ describe('sweeps, network drops, absent servers', () => {
     t.after(() => store.close());
     await store.repository.ready();
     await until(() => events.length > 0, 10_000, 'the sweep failure is reported');
+    assert.ok(events[0] instanceof SessionStoreError, "the event is one of the store's errors");
   });
 
   test('a connection dropped under an operation is an error that quotes no id', async (t) => {
