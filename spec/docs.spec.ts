@@ -23,14 +23,23 @@
  *   `@types` (a version or tag after `@` allowed); `NODE_DEBUG=connect-mongodb-session node …`.
  * - ```text blocks (output, document shapes, prose) are not run.
  * - Any other language tag, or none, fails: the spec does not know how to run it.
+ * - What users would type into mongosh (`db.sessions.createIndex(…)`) is written as driver code
+ *   in a ```js block, not run through a shim of the shell: the driver code is what an app's own
+ *   migration runs, and this spec then runs exactly what readers copy, where a shim would only
+ *   prove itself. One-line mentions in the prose stay inline code and are not run.
+ *
+ * The links of these pages (and of CHANGELOG.md) to files of the project are checked too: the
+ * file exists, and an anchor names a heading there. The README and docs/README.md link every
+ * page of docs/, so a guide added later is found from both.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, normalize } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { useSpecDatabase } from './support/database.js';
 import { HttpClient } from './support/http.js';
+import { headingAnchors, localLinks } from './support/markdown-links.js';
 import { runProgram } from './support/programs.js';
 import { ROOT } from './support/sandbox.js';
 
@@ -230,6 +239,37 @@ test('the docs have code blocks, and the README its Express and await examples',
     readme.some((block) => block.lang === 'js' && block.source.includes('SessionRepository')),
     'the README has an await example',
   );
+});
+
+test('every link of the docs to a file of the project finds it, and its anchor a heading there', async () => {
+  const pages = [...(await markdownFiles()), 'CHANGELOG.md'];
+  let checked = 0;
+  for (const page of pages) {
+    for (const link of localLinks(await readFile(join(ROOT, page), 'utf8'))) {
+      const where = `${page}:${link.line}: ${link.path}${link.anchor === undefined ? '' : `#${link.anchor}`}`;
+      const target = link.path === '' ? page : normalize(join(dirname(page), link.path));
+      await access(join(ROOT, target)).catch(() => assert.fail(`${where}: no file ${target}`));
+      if (link.anchor !== undefined && target.endsWith('.md')) {
+        const anchors = headingAnchors(await readFile(join(ROOT, target), 'utf8'));
+        assert.ok(anchors.has(link.anchor), `${where}: ${target} has no heading #${link.anchor}`);
+      }
+      checked++;
+    }
+  }
+  assert.ok(checked > 50, `the pages' links are found (${checked})`);
+});
+
+test('the README and docs/README.md link every page of docs/', async () => {
+  const guides = (await markdownFiles()).filter((file) => file !== 'README.md');
+  for (const index of ['README.md', 'docs/README.md']) {
+    const linked = new Set(
+      localLinks(await readFile(join(ROOT, index), 'utf8')).map(({ path }) =>
+        normalize(join(dirname(index), path)),
+      ),
+    );
+    const missing = guides.filter((guide) => guide !== index && !linked.has(guide));
+    assert.deepEqual(missing, [], `${index} links every guide`);
+  }
 });
 
 describe('every code block of the docs', { concurrency: 3 }, () => {

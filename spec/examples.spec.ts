@@ -5,7 +5,8 @@
  * name, so the build (`npm run build`) comes first.
  */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { useSpecDatabase } from './support/database.js';
@@ -97,6 +98,16 @@ test('repository.mjs runs the await API to its end', async () => {
   assert.match(stdout, /sid-ann belongs to ann/);
   assert.match(stdout, /sessions stored: 3/);
   assert.match(stdout, /logged out of 2 sessions; left: sid-bob/);
+});
+
+test("mongoose's driver is a copy other than the store's, as the README says, so mongoose.mjs shows the store taking it", async () => {
+  const fromRoot = createRequire(join(ROOT, 'package.json'));
+  const fromMongoose = createRequire(fromRoot.resolve('mongoose'));
+  const storeDriver = fromRoot.resolve('mongodb/package.json');
+  const mongooseDriver = fromMongoose.resolve('mongodb/package.json');
+  assert.notEqual(mongooseDriver, storeDriver, 'mongoose loads a driver of its own');
+  const { version } = JSON.parse(await readFile(mongooseDriver, 'utf8')) as { version: string };
+  assert.match(version, /^6\./, `mongoose's driver is version 6 (${version})`);
 });
 
 test("mongoose.mjs: the store shares mongoose's client, and mongoose still works after store.close()", async () => {
