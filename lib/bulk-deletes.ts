@@ -1,9 +1,10 @@
 /**
- * Deletes of many sessions, cut into steps that each fit in one deadline: `clear`, sweeps of
- * expired sessions and the filter form of `destroyWhere` by ranges of `_id`, the predicate form
- * of `destroyWhere` by lists of ids. The repository runs each step through the gate.
+ * Deletes and ends of many sessions, cut into steps that each fit in one deadline: `clear` and
+ * sweeps of expired sessions delete, and the filter form of `destroyWhere` ends, by ranges of
+ * `_id`; the predicate form of `destroyWhere` ends by lists of ids. The repository runs each
+ * step through the gate.
  */
-import type { Collection, DeleteResult, Document, Filter } from 'mongodb';
+import type { Collection, Document, Filter, UpdateFilter } from 'mongodb';
 import type { SessionPredicate } from './session-filter.js';
 import type { SessionDocument, SessionLike, StoredSession } from './session-types.js';
 
@@ -27,14 +28,43 @@ export const DESTROY_LIST_SIZE = 1_000;
 /** Runs one step on the session collection, as one operation with its own deadline. */
 type Step = <R>(run: (sessions: Collection<SessionDocument>) => Promise<R>) => Promise<R>;
 
+/** Deletes the documents matching `filter` in batches (see `inBatches`); resolves with how many. */
+export function deleteInBatches(filter: Filter<Document>, step: Step): Promise<number> {
+  return inBatches(filter, step, async (sessions, batch) => {
+    const { deletedCount } = await sessions.deleteMany(batch);
+    return deletedCount;
+  });
+}
+
 /**
- * Deletes the documents matching `filter`, at most `DELETE_BATCH_SIZE` at a time: the id of the
- * batch's last document (in `_id` order) is read, then everything matching up to it is deleted,
- * each step its own operation. Ids are unique, so a batch never grows past its size, and its
- * filter is a range, which every backend evaluates cheaply (a long `$in` list is not: FerretDB
- * compares each document with every id). Resolves with how many were deleted.
+ * Applies `ending` (the update that turns a session into a tombstone) to the documents matching
+ * `filter` in batches; `filter` must no longer match a document once it has ended, so that each
+ * batch moves on. Resolves with how many ended.
  */
-export async function deleteInBatches(filter: Filter<Document>, step: Step): Promise<number> {
+export function endInBatches(
+  filter: Filter<Document>,
+  step: Step,
+  ending: () => UpdateFilter<Document>,
+): Promise<number> {
+  return inBatches(filter, step, async (sessions, batch) => {
+    const { modifiedCount } = await sessions.updateMany(batch, ending());
+    return modifiedCount;
+  });
+}
+
+/**
+ * Applies `write` to the documents matching `filter`, at most `DELETE_BATCH_SIZE` at a time: the
+ * id of the batch's last document (in `_id` order) is read, then `write` is given the filter of
+ * everything matching up to it, each step its own operation. Ids are unique, so a batch never
+ * grows past its size, and its filter is a range, which every backend evaluates cheaply (a long
+ * `$in` list is not: FerretDB compares each document with every id). Resolves with how many
+ * documents `write` says it changed.
+ */
+async function inBatches(
+  filter: Filter<Document>,
+  step: Step,
+  write: (sessions: Collection<SessionDocument>, batch: Filter<Document>) => Promise<number>,
+): Promise<number> {
   const edgeOptions = {
     projection: { _id: 1 },
     sort: { _id: 1 },
@@ -44,21 +74,21 @@ export async function deleteInBatches(filter: Filter<Document>, step: Step): Pro
   for (let deleted = 0; ; ) {
     const edge = await step((sessions) => sessions.findOne(filter, edgeOptions));
     const batch = edge === null ? filter : { ...filter, _id: { $lte: edge._id } };
-    const result = await step((sessions) => sessions.deleteMany(batch));
-    deleted += result.deletedCount;
-    if (edge === null || result.deletedCount === 0) return deleted;
+    const changed = await step((sessions) => write(sessions, batch));
+    deleted += changed;
+    if (edge === null || changed === 0) return deleted;
   }
 }
 
 /**
- * Calls `predicate` on each session of `scan`, one at a time, and deletes those it chose through
- * `deleteIds`, in lists of `DESTROY_LIST_SIZE`. A predicate that throws ends the scan: what it
+ * Calls `predicate` on each session of `scan`, one at a time, and ends those it chose through
+ * `deleteIds` (which resolves with how many it ended), in lists of `DESTROY_LIST_SIZE`. A predicate that throws ends the scan: what it
  * chose before is deleted, then its error is the one thrown. Resolves with how many were deleted.
  */
 export async function destroySelected<T extends SessionLike>(
   scan: AsyncIterable<StoredSession<T>>,
   predicate: SessionPredicate<T>,
-  deleteIds: (ids: readonly string[]) => Promise<DeleteResult>,
+  deleteIds: (ids: readonly string[]) => Promise<number>,
 ): Promise<number> {
   let destroyed = 0;
   let selected: string[] = [];
@@ -66,7 +96,7 @@ export async function destroySelected<T extends SessionLike>(
     const ids = selected;
     selected = [];
     if (ids.length === 0) return;
-    destroyed += (await deleteIds(ids)).deletedCount;
+    destroyed += await deleteIds(ids);
   };
   for await (const { id, session } of scan) {
     let chosen: boolean;

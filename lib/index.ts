@@ -35,14 +35,21 @@ export type {
   StoreOptionsView,
 } from './options.js';
 export type { EncryptionKey, EncryptionOption, ResolvedEncryption } from './session-crypto.js';
-export type { DestroyFilter, SessionFilter, SessionPredicate } from './session-filter.js';
+export type {
+  DestroyFilter,
+  DeviceSelection,
+  SessionFilter,
+  SessionPredicate,
+} from './session-filter.js';
 export { hashSessionId, type TransformId } from './session-ids.js';
 export {
   type AnySession,
   type CookieLike,
+  type RefusedOperation,
   type RepositoryListeners,
   type SessionDocument,
   type SessionLike,
+  type SessionListing,
   SessionRepository,
   type SetOutcome,
   type StoredSession,

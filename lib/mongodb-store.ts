@@ -8,8 +8,12 @@ import {
   type SessionRepositoryOptions,
   type StoreOptionsView,
 } from './options.js';
-import type { DestroyFilter } from './session-filter.js';
-import { type SessionDocument, SessionRepository } from './session-repository.js';
+import type { DestroyFilter, DeviceSelection } from './session-filter.js';
+import {
+  type SessionDocument,
+  type SessionListing,
+  SessionRepository,
+} from './session-repository.js';
 import { installedStoreBase, type StoreBase } from './store-base.js';
 import { type MongoDBStoreEvents, withEvents } from './store-events.js';
 
@@ -79,6 +83,30 @@ export interface MongoDBStore extends Store {
   destroyWhere(filter: DestroyFilter<SessionData>): Promise<number>;
   /** `destroyWhere(filter)`, for a callback given the count. */
   destroyWhere(filter: DestroyFilter<SessionData>, callback: Callback<number>): void;
+  /**
+   * `destroyWhere(filter)` narrowed to devices by their `listWhere` handles: `{ only }` ends
+   * those ("sign out this device"), `{ except: store.handleOf(req.sessionID) }` keeps the
+   * current one ("sign out everywhere else").
+   */
+  destroyWhere(filter: DestroyFilter<SessionData>, selection: DeviceSelection): Promise<number>;
+  /** `destroyWhere(filter, selection)`, for a callback given the count. */
+  destroyWhere(
+    filter: DestroyFilter<SessionData>,
+    selection: DeviceSelection,
+    callback: Callback<number>,
+  ): void;
+  /**
+   * The unexpired sessions `filter` selects, each with its handle, creation, last activity and
+   * expiry: a user's devices for an account page. See `SessionRepository.listWhere`.
+   */
+  listWhere(filter: DestroyFilter<SessionData>): Promise<Array<SessionListing<SessionData>>>;
+  /** `listWhere(filter)`, for a callback. */
+  listWhere(
+    filter: DestroyFilter<SessionData>,
+    callback: Callback<Array<SessionListing<SessionData>>>,
+  ): void;
+  /** The handle `listWhere` gives for session `sid` (`req.sessionID`: the current device's). */
+  handleOf(sid: string): string;
   /** Lets running operations finish, then closes the client if the store created it. */
   close(): Promise<void>;
   /** `close()`, for a callback. */
@@ -158,6 +186,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
           indexFailed: (error) => process.nextTick(() => this.#report(error)),
           sweepFailed: (error) =>
             process.nextTick(() => this.#report(reported('deleteExpired', error))),
+          refused: (sid, operation) => this.emit('refused', sid, operation),
         },
       );
       this.options = optionsView(this.repository.options);
@@ -198,6 +227,8 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     set(sid: string, session: SessionData, callback?: Callback<void>) {
       return callbackify(async () => {
         const outcome = await this.repository.set(sid, session);
+        // An ended session: the repository's `refused` listener has emitted `refused`.
+        if (outcome === 'refused') return;
         // A session whose cookie had already expired is deleted rather than stored.
         if (outcome === 'deleted') {
           this.emit('destroy', sid);
@@ -259,8 +290,36 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
 
     destroyWhere(filter: DestroyFilter<SessionData>): Promise<number>;
     destroyWhere(filter: DestroyFilter<SessionData>, callback: Callback<number>): void;
-    destroyWhere(filter: DestroyFilter<SessionData>, callback?: Callback<number>) {
-      return callbackify(() => this.repository.destroyWhere(filter), callback);
+    destroyWhere(filter: DestroyFilter<SessionData>, selection: DeviceSelection): Promise<number>;
+    destroyWhere(
+      filter: DestroyFilter<SessionData>,
+      selection: DeviceSelection,
+      callback: Callback<number>,
+    ): void;
+    destroyWhere(
+      filter: DestroyFilter<SessionData>,
+      selectionOrCallback?: DeviceSelection | Callback<number>,
+      callback?: Callback<number>,
+    ) {
+      const selection = typeof selectionOrCallback === 'function' ? undefined : selectionOrCallback;
+      const done = typeof selectionOrCallback === 'function' ? selectionOrCallback : callback;
+      return callbackify(() => this.repository.destroyWhere(filter, selection), done);
+    }
+
+    listWhere(filter: DestroyFilter<SessionData>): Promise<Array<SessionListing<SessionData>>>;
+    listWhere(
+      filter: DestroyFilter<SessionData>,
+      callback: Callback<Array<SessionListing<SessionData>>>,
+    ): void;
+    listWhere(
+      filter: DestroyFilter<SessionData>,
+      callback?: Callback<Array<SessionListing<SessionData>>>,
+    ) {
+      return callbackify(() => this.repository.listWhere(filter), callback);
+    }
+
+    handleOf(sid: string): string {
+      return this.repository.handleOf(sid);
     }
 
     close(): Promise<void>;

@@ -31,6 +31,8 @@ export const KNOWN_OPTION_NAMES = [
   // connect-mongo's name, with connect-mongo's meaning.
   'transformId',
   'encryption',
+  'terminationWindowMs',
+  'absoluteTimeoutMs',
 ] as const satisfies ReadonlyArray<keyof SessionRepositoryOptions>;
 
 /** A connect-mongo option name, this store's equivalent and how to convert the value. */

@@ -16,6 +16,7 @@ import {
   encryptionOption,
   type ResolvedEncryption,
 } from './session-crypto.js';
+import { STORED_BESIDE_SESSION } from './session-ends.js';
 import { type TransformId, transformIdOption } from './session-ids.js';
 import { warnOnce } from './warnings.js';
 
@@ -108,6 +109,22 @@ export interface SessionRepositoryOptions {
    * docs/security.md. @default undefined (sessions stored in clear)
    */
   readonly encryption?: EncryptionOption | undefined;
+  /**
+   * How long an ended session's id stays ended, in milliseconds. `destroy` (logout, and
+   * express-session's `regenerate` at login) and `destroyWhere` leave a small record of each id
+   * they end, so that a request of that session still running cannot store it again when it
+   * ends: its `set` or `touch` writes nothing and the store emits `refused`. The record expires
+   * like a session after this window; keep it longer than your slowest request. See
+   * docs/security.md. @default 3_600_000 (1 hour)
+   */
+  readonly terminationWindowMs?: number | undefined;
+  /**
+   * Absolute lifetime: a session stored longer ago than this, in milliseconds, is ended however
+   * recently it was used (its `get` finds none, its `set` and `touch` write nothing). Counted from
+   * the session's first write by this version; sessions stored before have their clock start at
+   * their next write. @default undefined (no absolute lifetime)
+   */
+  readonly absoluteTimeoutMs?: number | undefined;
 }
 
 /**
@@ -190,6 +207,10 @@ export interface ResolvedOptions {
   readonly transformId: TransformId | undefined;
   /** The keys as `KeyObject`s, which `util.inspect` does not print. */
   readonly encryption: ResolvedEncryption | undefined;
+  /** `terminationWindowMs`. */
+  readonly terminationWindowMs: number;
+  /** `absoluteTimeoutMs`; `undefined`: no absolute lifetime. */
+  readonly absoluteTimeoutMs: number | undefined;
 }
 
 export const DEFAULT_URI = 'mongodb://127.0.0.1:27017/test';
@@ -197,6 +218,11 @@ export const DEFAULT_EXPIRES_MS = 14 * 24 * 60 * 60 * 1000;
 export const DEFAULT_OPERATION_TIMEOUT_MS = 5_000;
 export const DEFAULT_AUTO_REMOVE_INTERVAL_MS = 60_000;
 export const DEFAULT_TOUCH_AFTER_MS = 60_000;
+/**
+ * An hour: Node's HTTP server gives a request 5 minutes to arrive by default, and the window must
+ * outlast the longest request still running when its session ends, streams and uploads included.
+ */
+export const DEFAULT_TERMINATION_WINDOW_MS = 60 * 60 * 1000;
 /** The longest delay `setTimeout` keeps: past it, a timer fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 /** The server-selection timeout of clients the store creates, unless the user sets one. */
@@ -212,7 +238,8 @@ export const MAX_EXPIRE_AFTER_SECONDS = 2_147_483_647;
 const MAX_DATABASE_NAME_BYTES = 63;
 /** Longest namespace (`database.collection`) MongoDB 4.4+ accepts for an unsharded collection, in bytes. */
 const MAX_NAMESPACE_BYTES = 255;
-const RESERVED_FIELDS = new Set(['session']);
+/** The fields the store writes beside the session's id and expiry (see session-ends.ts). */
+const RESERVED_FIELDS = new Set(['session', ...STORED_BESIDE_SESSION]);
 
 /** Validates user options once and returns the frozen result; throws a `TypeError` naming the option. */
 export function resolveOptions(given: SessionRepositoryOptions | null = {}): ResolvedOptions {
@@ -275,6 +302,15 @@ export function resolveOptions(given: SessionRepositoryOptions | null = {}): Res
     manageIndexes: boolean('manageIndexes', options.manageIndexes ?? true),
     transformId: transformIdOption(options.transformId),
     encryption: encryptionOption(options.encryption),
+    terminationWindowMs: positiveInteger(
+      'terminationWindowMs',
+      options.terminationWindowMs ?? DEFAULT_TERMINATION_WINDOW_MS,
+      MAX_EXPIRES_MS,
+    ),
+    absoluteTimeoutMs:
+      options.absoluteTimeoutMs === undefined
+        ? undefined
+        : boundedNumber('absoluteTimeoutMs', options.absoluteTimeoutMs, MAX_EXPIRES_MS),
   });
 }
 
@@ -286,6 +322,8 @@ const NUMERIC_OPTIONS = [
   'operationTimeoutMs',
   'autoRemoveIntervalMs',
   'touchAfterMs',
+  'terminationWindowMs',
+  'absoluteTimeoutMs',
 ] as const;
 
 const AUTO_REMOVE_MODES = ['native', 'interval', 'disabled'] as const;
@@ -352,6 +390,8 @@ export function optionsView(resolved: ResolvedOptions): StoreOptionsView {
     manageIndexes: resolved.manageIndexes,
     transformId: resolved.transformId,
     encryption: resolved.encryption,
+    terminationWindowMs: resolved.terminationWindowMs,
+    absoluteTimeoutMs: resolved.absoluteTimeoutMs,
   });
 }
 
@@ -483,7 +523,7 @@ function fieldName(name: string, value: unknown): string {
   const field = nonEmptyString(name, value);
   if (field.includes('.') || field.startsWith('$') || RESERVED_FIELDS.has(field)) {
     throw new TypeError(
-      `Expected \`${name}\` to be a top-level field name other than \`session\`, without \`.\` or a leading \`$\`, got \`${field}\``,
+      `Expected \`${name}\` to be a top-level field name other than ${[...RESERVED_FIELDS].map((each) => `\`${each}\``).join(', ')}, without \`.\` or a leading \`$\`, got \`${field}\``,
     );
   }
   return field;

@@ -23,6 +23,7 @@ import { called, contentFree } from './content-free-errors.js';
 import { InvalidSessionError, UnreadableSessionError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import { isSealed, open, type ResolvedEncryption, seal } from './session-crypto.js';
+import { CREATED_AT, LAST_MODIFIED } from './session-ends.js';
 import { storedIdOf } from './session-ids.js';
 import {
   JSON_FORM,
@@ -193,6 +194,11 @@ export function createSessionCodec(options: SessionCodecOptions): SessionCodec {
   };
 }
 
+/** The audit times a write adds beside the session (session-ends.ts), for the size check: any date will do. */
+function auditTimes(date: Date): Record<string, Date> {
+  return { [CREATED_AT]: date, [LAST_MODIFIED]: date };
+}
+
 function queryForm({ serializer, encryption }: SessionCodecOptions): SessionQueryForm {
   if (encryption !== undefined) {
     return { queryable: false, reason: '`encryption` stores each session as ciphertext' };
@@ -286,16 +292,22 @@ function expiryOf(cookie: unknown, now: number, expiresMs: number): Date {
 function sizeCheck(options: SessionCodecOptions) {
   const idField = options.idField ?? '_id';
   const expiresKey = options.expiresKey ?? 'expires';
-  // Document header and trailer, the `session` name, the expiry and, for a custom idField, the
-  // ObjectId `_id` the server adds.
-  const fixed = 5 + 9 + (2 + 3 * expiresKey.length + 8) + (idField === '_id' ? 0 : 2 + 3 + 12);
+  // Document header and trailer, the `session` name, the expiry, the audit times and, for a
+  // custom idField, the ObjectId `_id` the server adds.
+  const dates = [expiresKey, CREATED_AT, LAST_MODIFIED];
+  const fixed =
+    5 +
+    9 +
+    dates.reduce((bytes, name) => bytes + 2 + 3 * name.length + 8, 0) +
+    (idField === '_id' ? 0 : 2 + 3 + 12);
   return (sid: string, stored: unknown, expires: Date, state: WalkState): void => {
     const estimate = fixed + 2 + 3 * idField.length + 5 + 3 * sid.length + state.bytes;
     if (!state.exact && estimate <= MAX_DOCUMENT_BYTES) return;
+    const fields = { session: stored, [expiresKey]: expires, ...auditTimes(expires) };
     const document =
       idField === '_id'
-        ? { _id: sid, session: stored, [expiresKey]: expires }
-        : { _id: SIZE_PLACEHOLDER_ID, [idField]: sid, session: stored, [expiresKey]: expires };
+        ? { _id: sid, ...fields }
+        : { _id: SIZE_PLACEHOLDER_ID, [idField]: sid, ...fields };
     let bytes: number;
     try {
       bytes = BSON.calculateObjectSize(document);

@@ -38,7 +38,47 @@ export interface SessionFilter {
 /** What `destroyWhere` takes: a predicate run here, or a filter sent to the server. */
 export type DestroyFilter<T> = SessionPredicate<T> | SessionFilter;
 
-const SUBJECT = 'the filter of `destroyWhere`';
+/**
+ * Narrows `destroyWhere` to devices, by the handles `listWhere` gives (`handleOf(sid)` gives the
+ * current one's): `only` ends just these, `except` keeps these. Each takes a handle or a list.
+ */
+export interface DeviceSelection {
+  /** End only the sessions with these handles ("sign out this device"). */
+  readonly only?: string | readonly string[] | undefined;
+  /** Keep the sessions with these handles ("sign out everywhere else"). */
+  readonly except?: string | readonly string[] | undefined;
+}
+
+/**
+ * Whether a handle is chosen by `selection`; `undefined` when it chooses every handle. Throws a
+ * `TypeError`, quoting no handle, for a selection that is not one.
+ */
+export function handleSelection(
+  selection: DeviceSelection | undefined,
+): ((handle: string) => boolean) | undefined {
+  if (selection === undefined) return undefined;
+  if (!isPlainRecord(selection)) {
+    throw new TypeError(
+      `Expected the selection of \`destroyWhere\` to be \`{ only?, except? }\`, got ${kindOf(selection)}`,
+    );
+  }
+  const only = handles('only', selection.only);
+  const except = handles('except', selection.except);
+  if (only === undefined && except === undefined) return undefined;
+  return (handle) => (only === undefined || only.has(handle)) && !except?.has(handle);
+}
+
+function handles(name: string, value: unknown): ReadonlySet<string> | undefined {
+  if (value === undefined) return undefined;
+  const list: unknown[] = Array.isArray(value) ? value : [value];
+  if (!list.every((each) => typeof each === 'string' && each !== '')) {
+    throw new TypeError(
+      `Expected \`${name}\` of the selection of \`destroyWhere\` to be a handle from \`listWhere\` (a non-empty string) or a list of them`,
+    );
+  }
+  return new Set(list as string[]);
+}
+
 const LOGICAL = new Set(['$and', '$or', '$nor']);
 /**
  * Operators whose operand is a value: one compared with the field's (its object keys then
@@ -88,30 +128,38 @@ const REFUSED_BY_NAME = new Set([
  * keys as the codec stores them. Throws a `TypeError` when the stored form cannot be queried (a
  * string form, or encryption) or the filter is not one this form accepts.
  */
-export function storedSessionFilter(filter: unknown, form: SessionQueryForm): Document {
+export function storedSessionFilter(
+  filter: unknown,
+  form: SessionQueryForm,
+  operation: 'destroyWhere' | 'listWhere' = 'destroyWhere',
+): Document {
+  const subject = `the filter of \`${operation}\``;
   if (!isPlainRecord(filter)) {
     throw new TypeError(
-      `Expected ${SUBJECT} to be a predicate \`(session, id) => boolean\` or a plain object of conditions on session fields, got ${kindOf(filter)}`,
+      `Expected ${subject} to be a predicate \`(session, id) => boolean\` or a plain object of conditions on session fields, got ${kindOf(filter)}`,
     );
   }
   if (Object.keys(filter).length === 0) {
     throw new TypeError(
-      `Expected ${SUBJECT} to hold at least one condition: an empty filter would destroy every session (\`clear()\` does that)`,
+      `Expected ${subject} to hold at least one condition: an empty filter would select every session (pass a predicate \`() => true\` to mean that)`,
     );
   }
   if (!form.queryable) {
     throw new TypeError(
-      `The filter form of \`destroyWhere\` cannot be used here: ${form.reason}, which the server cannot query. Pass a predicate \`(session, id) => boolean\` instead: it reads the sessions here, whatever their stored form.`,
+      `The filter form of \`${operation}\` cannot be used here: ${form.reason}, which the server cannot query. Pass a predicate \`(session, id) => boolean\` instead: it reads the sessions here, whatever their stored form.`,
     );
   }
-  return new Rewriter(form.storedKey).filter(filter, 'session.', 'top level', 1);
+  return new Rewriter(form.storedKey, subject).filter(filter, 'session.', 'top level', 1);
 }
 
 class Rewriter {
   readonly #storedKey: (key: string) => string;
+  /** The filter's name in messages: `the filter of \`destroyWhere\``. */
+  readonly #subject: string;
 
-  constructor(storedKey: (key: string) => string) {
+  constructor(storedKey: (key: string) => string, subject: string) {
     this.#storedKey = storedKey;
+    this.#subject = subject;
   }
 
   /** A filter: field conditions and logical operators; paths get `prefix` (empty within `$elemMatch`). */
@@ -140,19 +188,19 @@ class Rewriter {
   ): Document[] {
     if (!LOGICAL.has(operator)) {
       throw new TypeError(
-        `${refused(operator)} among the conditions of ${SUBJECT} (${at}): they are conditions on session fields, and \`$and\`, \`$or\`, \`$nor\` of them`,
+        `${refused(operator)} among the conditions of ${this.#subject} (${at}): they are conditions on session fields, and \`$and\`, \`$or\`, \`$nor\` of them`,
       );
     }
     if (!Array.isArray(value) || value.length === 0) {
       throw new TypeError(
-        `Expected \`${operator}\` in ${SUBJECT} (in ${at}) to be a non-empty array of filters, got ${kindOf(value)}`,
+        `Expected \`${operator}\` in ${this.#subject} (in ${at}) to be a non-empty array of filters, got ${kindOf(value)}`,
       );
     }
     return value.map((each: unknown, index) => {
       const where = `${at}, ${operator}[${index}]`;
       if (!isPlainRecord(each) || Object.keys(each).length === 0) {
         throw new TypeError(
-          `Expected each of \`${operator}\` in ${SUBJECT} (${where}) to be a non-empty plain object, got ${kindOf(each)}`,
+          `Expected each of \`${operator}\` in ${this.#subject} (${where}) to be a non-empty plain object, got ${kindOf(each)}`,
         );
       }
       return this.filter(each, prefix, where, depth + 1);
@@ -164,7 +212,7 @@ class Rewriter {
     const keys = path.split('.');
     if (keys.includes('')) {
       throw new TypeError(
-        `Expected the field paths of ${SUBJECT} to be session keys separated by dots, got one with an empty key (${at})`,
+        `Expected the field paths of ${this.#subject} to be session keys separated by dots, got one with an empty key (${at})`,
       );
     }
     return keys.map(this.#storedKey).join('.');
@@ -178,7 +226,7 @@ class Rewriter {
     if (operators.length === 0) return this.#value(value, at, depth);
     if (operators.length !== keys.length) {
       throw new TypeError(
-        `Expected a field's condition in ${SUBJECT} (${at}) to be either operators or a value, got an object mixing keys that start with \`$\` and keys that do not`,
+        `Expected a field's condition in ${this.#subject} (${at}) to be either operators or a value, got an object mixing keys that start with \`$\` and keys that do not`,
       );
     }
     return this.#operators(value, at, depth);
@@ -199,7 +247,7 @@ class Rewriter {
     if (LIST_OPERATORS.has(operator)) {
       if (!Array.isArray(operand)) {
         throw new TypeError(
-          `Expected \`${operator}\` in ${SUBJECT} (${at}) to be an array, got ${kindOf(operand)}`,
+          `Expected \`${operator}\` in ${this.#subject} (${at}) to be an array, got ${kindOf(operand)}`,
         );
       }
       this.#deepen(depth, at);
@@ -218,13 +266,13 @@ class Rewriter {
         return this.#condition(operand, at, depth);
       }
       throw new TypeError(
-        `Expected \`$not\` in ${SUBJECT} (${at}) to be an object of operators or a RegExp, got ${kindOf(operand)}`,
+        `Expected \`$not\` in ${this.#subject} (${at}) to be an object of operators or a RegExp, got ${kindOf(operand)}`,
       );
     }
     if (operator === '$elemMatch') {
       if (!isPlainRecord(operand) || Object.keys(operand).length === 0) {
         throw new TypeError(
-          `Expected \`$elemMatch\` in ${SUBJECT} (${at}) to be a non-empty plain object, got ${kindOf(operand)}`,
+          `Expected \`$elemMatch\` in ${this.#subject} (${at}) to be a non-empty plain object, got ${kindOf(operand)}`,
         );
       }
       // Operators apply to the element itself; anything else is a filter on the element's own
@@ -234,7 +282,7 @@ class Rewriter {
       return onElement ? this.#operators(operand, at, depth) : this.filter(operand, '', at, depth);
     }
     throw new TypeError(
-      `${refused(operator)} in a field's condition in ${SUBJECT} (${at}): it takes the query operators of values (see the \`SessionFilter\` type)`,
+      `${refused(operator)} in a field's condition in ${this.#subject} (${at}): it takes the query operators of values (see the \`SessionFilter\` type)`,
     );
   }
 
@@ -247,7 +295,7 @@ class Rewriter {
   #value(value: unknown, at: string, depth: number): unknown {
     if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
       throw new TypeError(
-        `Expected a value in ${SUBJECT} (${at}), got ${kindOf(value)}${value === undefined ? ': the server would read it as null, which matches every session without the field' : ''}`,
+        `Expected a value in ${this.#subject} (${at}), got ${kindOf(value)}${value === undefined ? ': the server would read it as null, which matches every session without the field' : ''}`,
       );
     }
     if (Array.isArray(value)) {
@@ -267,7 +315,7 @@ class Rewriter {
   #deepen(depth: number, at: string): void {
     if (depth > MAX_DOCUMENT_LEVELS) {
       throw new TypeError(
-        `Expected ${SUBJECT} to nest at most ${MAX_DOCUMENT_LEVELS} levels (a MongoDB document's limit), got a deeper or circular one (${at})`,
+        `Expected ${this.#subject} to nest at most ${MAX_DOCUMENT_LEVELS} levels (a MongoDB document's limit), got a deeper or circular one (${at})`,
       );
     }
   }

@@ -1,5 +1,10 @@
 import type { Collection, Db, Document, Filter, MongoClient, UpdateResult } from 'mongodb';
-import { DELETE_BATCH_SIZE, deleteInBatches, destroySelected } from './bulk-deletes.js';
+import {
+  DESTROY_LIST_SIZE,
+  deleteInBatches,
+  destroySelected,
+  endInBatches,
+} from './bulk-deletes.js';
 import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
 import { debug, described } from './debug.js';
 import { DUPLICATE_KEY, isTransient, serverCode } from './driver-errors.js';
@@ -21,12 +26,21 @@ import {
 } from './options.js';
 import { createSessionCodec, type EncodedSession, type SessionCodec } from './session-codec.js';
 import { readCursor } from './session-cursor.js';
+import { CREATED_AT, handleOf, LAST_MODIFIED, SessionLifecycle } from './session-ends.js';
 import {
   type DestroyFilter,
+  type DeviceSelection,
+  handleSelection,
   type SessionPredicate,
   storedSessionFilter,
 } from './session-filter.js';
-import type { AnySession, SessionDocument, SessionLike, StoredSession } from './session-types.js';
+import type {
+  AnySession,
+  SessionDocument,
+  SessionLike,
+  SessionListing,
+  StoredSession,
+} from './session-types.js';
 
 export { DELETE_BATCH_SIZE, DESTROY_LIST_SIZE } from './bulk-deletes.js';
 export type {
@@ -34,15 +48,22 @@ export type {
   CookieLike,
   SessionDocument,
   SessionLike,
+  SessionListing,
   StoredSession,
 } from './session-types.js';
 
 /** An update through a path that does not exist as a document, such as `session.cookie` of a string. */
 const PATH_NOT_VIABLE = 28;
-const MAX_UPSERT_ATTEMPTS = 3;
 
-/** What `set` did: stored a new session, replaced a stored one, or deleted one already expired. */
-export type SetOutcome = 'created' | 'updated' | 'deleted';
+/**
+ * What `set` did: stored a new session, replaced a stored one, ended one whose cookie had already
+ * expired, or wrote nothing because the session had been ended (destroyed, regenerated, revoked
+ * or past `absoluteTimeoutMs`) since it was read.
+ */
+export type SetOutcome = 'created' | 'updated' | 'deleted' | 'refused';
+
+/** The writes that an ended session refuses. */
+export type RefusedOperation = 'set' | 'touch';
 
 /** Callbacks of the repository's life that the store turns into events. */
 export interface RepositoryListeners {
@@ -54,6 +75,8 @@ export interface RepositoryListeners {
   readonly indexFailed?: ((error: IndexError) => void) | undefined;
   /** A timed sweep of expired sessions failed (once until one succeeds again). */
   readonly sweepFailed?: ((error: unknown) => void) | undefined;
+  /** A `set` or `touch` wrote nothing: the session had ended since it was read. */
+  readonly refused?: ((sid: string, operation: RefusedOperation) => void) | undefined;
 }
 
 /**
@@ -68,6 +91,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   readonly #codec: SessionCodec;
   readonly #listeners: RepositoryListeners;
   readonly #expiry: ExpiryPolicy;
+  readonly #lifecycle: SessionLifecycle;
   readonly #tasks: ExpiryTasks;
   /** Stored expiries the last reads and writes saw, for lazy touch. */
   readonly #stored: StoredExpiries;
@@ -83,6 +107,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     this.#codec = createSessionCodec(this.options);
     this.#listeners = listeners;
     this.#expiry = new ExpiryPolicy(this.options);
+    this.#lifecycle = new SessionLifecycle(this.options, this.#expiry);
     this.#stored = new StoredExpiries(this.options.touchAfterMs);
     this.#tasks = this.#expiryTasks();
     if (source.kind === 'uri') this.#client = createClient(source.uri, source.connectionOptions);
@@ -160,7 +185,8 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     const { field } = this.#expiry;
     // The stored expiry comes along: the read checks it (see `ExpiryPolicy.isLive`), and the touch
     // which follows decides with it without a round trip.
-    const options = { projection: { _id: 0, session: 1, [field]: 1 }, ...this.#codec.readOptions };
+    const projection = { _id: 0, session: 1, [field]: 1, ...this.#lifecycle.projection };
+    const options = { projection, ...this.#codec.readOptions };
     return this.#operation(
       'get',
       async (sessions) => {
@@ -168,6 +194,16 @@ export class SessionRepository<T extends SessionLike = AnySession> {
         const found = await sessions.findOne(filter, options);
         const expires: unknown = found?.[field];
         if (found === null || !this.#expiry.isLive(expires)) return null;
+        const state = this.#lifecycle.state(found, sentAt);
+        if (state === 'outlived') {
+          // Past its absolute lifetime: ended now, so that no request still running stores it again.
+          this.#stored.forget(sid);
+          await sessions.updateOne(
+            this.#lifecycle.notEnded(filter),
+            this.#lifecycle.ending(sentAt),
+          );
+        }
+        if (state !== 'live') return null;
         if (expires instanceof Date) this.#stored.read(sid, expires, sentAt);
         return this.#decode(found.session, id);
       },
@@ -176,28 +212,35 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   }
 
   /**
-   * Inserts or replaces the session; one whose cookie has already expired is deleted instead.
-   * Resolves with which of the three it did.
+   * Inserts or replaces the session; one whose cookie has already expired is ended instead. A
+   * session that has ended (by `destroy`, `destroyWhere` or its absolute lifetime) within
+   * `terminationWindowMs` is not stored again: nothing is written, and `set` resolves with
+   * `'refused'`. Resolves with which of the four it did.
    */
   async set(sid: string, session: T): Promise<SetOutcome> {
     const id = this.#codec.storedId(sid);
-    const filter = this.#byId(id);
+    const byId = this.#byId(id);
     const encoded = this.#codec.encode(id, session);
     const { expires } = encoded;
     return this.#operation(
       'set',
       async (sessions) => {
-        if (expires.getTime() <= Date.now()) {
+        const now = Date.now();
+        if (expires.getTime() <= now) {
           this.#stored.forget(sid);
-          await sessions.deleteOne(filter);
+          await sessions.updateOne(this.#lifecycle.notEnded(byId), this.#lifecycle.ending(now));
           return 'deleted';
         }
-        const update = this.#replacement(encoded);
+        const filter = this.#lifecycle.live(byId, now);
+        const update = this.#written(encoded, now);
         await this.#tasks.uniqueIndexTried();
-        const { upsertedCount } = await this.#stored.writing(sid, expires, () =>
-          upsert(() => sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true })),
+        const written = await this.#stored.writing(sid, expires, () =>
+          upsertLive(() =>
+            sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true }),
+          ),
         );
-        return upsertedCount > 0 ? 'created' : 'updated';
+        if (written === ENDED) return this.#refuse('set', sid);
+        return written.upsertedCount > 0 ? 'created' : 'updated';
       },
       RETRY,
     );
@@ -219,21 +262,23 @@ export class SessionRepository<T extends SessionLike = AnySession> {
       if (this.#gate.closed) throw new StoreClosedError();
       return false;
     }
-    const filter = this.#unexpired(byId);
     return this.#operation(
       'touch',
       async (sessions) => {
-        if (expires.getTime() <= Date.now()) {
+        const now = Date.now();
+        if (expires.getTime() <= now) {
           this.#stored.forget(sid);
-          await sessions.deleteOne(byId);
+          await sessions.updateOne(this.#lifecycle.notEnded(byId), this.#lifecycle.ending(now));
           return false;
         }
-        const changes: Document = { ...set, ...this.#expiry.expiryFields(expires) };
-        return this.#stored.writing(sid, expires, async () => {
+        const filter = this.#unexpired(byId, now);
+        const times = this.#lifecycle.written(now);
+        const changes: Document = { ...set, ...this.#expiry.expiryFields(expires), ...times.$set };
+        const touched = await this.#stored.writing(sid, expires, async () => {
           try {
             const updated = await sessions.updateOne(
               filter,
-              { $set: changes },
+              { $set: changes, $min: times.$min },
               { ignoreUndefined: true },
             );
             return updated.matchedCount > 0;
@@ -241,35 +286,46 @@ export class SessionRepository<T extends SessionLike = AnySession> {
             if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
             // The stored session is a string (another store's form, or another serializer's):
             // its cookie cannot be set alone, so the whole session is written in this store's form.
-            const update = this.#replacement(this.#codec.encode(id, session));
+            const update = this.#written(this.#codec.encode(id, session), now);
             const replaced = await sessions.updateOne(filter, update, { ignoreUndefined: true });
             return replaced.matchedCount > 0;
           }
         });
+        if (touched) return true;
+        // Nothing matched: the session is missing, expired, or ended. Only the last is news.
+        this.#stored.forget(sid);
+        const found = await sessions.findOne(byId, { projection: this.#lifecycle.projection });
+        if (found !== null && this.#lifecycle.state(found, now) !== 'live') {
+          this.#refuse('touch', sid);
+        }
+        return false;
       },
       RETRY,
     );
   }
 
   /**
-   * Deletes one session or several; ids that do not exist are ignored. Many ids go in batches of
-   * `DELETE_BATCH_SIZE`, each with its own deadline; a batch that fails leaves the later ones
-   * undone (call again: deleting is idempotent).
+   * Ends one session or several, for good: each id is kept as ended for `terminationWindowMs`
+   * (ids never stored included), so that a request of the session still running cannot store it
+   * again (its `set` resolves with `'refused'`). Many ids go in lists of `DESTROY_LIST_SIZE`,
+   * each with its own deadline; a list that fails leaves the later ones undone (call again:
+   * ending is idempotent).
    */
   async destroy(sid: string | readonly string[]): Promise<void> {
     const sids: readonly string[] = Array.isArray(sid) ? sid : [sid as string];
     const ids = sids.map((each) => this.#codec.storedId(each));
     for (const each of sids) this.#stored.forget(each);
-    const { idField } = this.options;
-    for (let start = 0; start === 0 || start < ids.length; start += DELETE_BATCH_SIZE) {
-      const batch = ids.slice(start, start + DELETE_BATCH_SIZE);
-      const filter: Filter<Document> = {
-        [idField]: batch.length === 1 ? batch[0] : { $in: batch },
-      };
+    for (let start = 0; start === 0 || start < ids.length; start += DESTROY_LIST_SIZE) {
+      const batch = ids.slice(start, start + DESTROY_LIST_SIZE);
       await this.#operation(
         'destroy',
         async (sessions) => {
-          await sessions.deleteMany(filter);
+          const update = this.#lifecycle.ending(Date.now());
+          const writes = batch.map((id) => ({
+            updateOne: { filter: this.#byId(id), update, upsert: true },
+          }));
+          // Two ends of one id never stored can both try to insert it: the loser tries again.
+          await retriedOnDuplicate(() => sessions.bulkWrite(writes, { ordered: false }));
         },
         RETRY,
       );
@@ -294,16 +350,71 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    *   running code (`$where`, `$expr`), an empty one, an `undefined` value, and where the stored
    *   form cannot be queried (a string `serializer`, or `encryption`: use a predicate).
    *
-   * Expired sessions are left to the sweep, so the count is of sessions that were live. A step
-   * that fails rejects and leaves the later ones undone: call again (destroying is idempotent).
+   * `selection` narrows either form to devices by the handles `listWhere` gives: `only` ends
+   * just those ("sign out this device"), `except` keeps those ("sign out everywhere else",
+   * with `handleOf(req.sessionID)`). The filter still applies, so a handle from a request ends
+   * nothing outside it. Handles are matched here, over the ids the filter selects.
+   *
+   * Each session ends as `destroy` ends it, for good: a request of it still running cannot
+   * store it again. Expired sessions are left to the sweep, so the count is of sessions that
+   * were live. A step that fails rejects and leaves the later ones undone: call again (ending
+   * is idempotent).
    */
-  async destroyWhere(filter: DestroyFilter<T>): Promise<number> {
-    if (typeof filter === 'function') return this.#destroySelected(filter);
+  async destroyWhere(filter: DestroyFilter<T>, selection?: DeviceSelection): Promise<number> {
+    const chosen = handleSelection(selection);
+    if (typeof filter === 'function' || chosen !== undefined) {
+      const predicate = typeof filter === 'function' ? filter : undefined;
+      const query =
+        predicate === undefined ? storedSessionFilter(filter, this.#codec.query) : undefined;
+      return this.#endSelected(predicate, chosen, query ?? {});
+    }
     const query = storedSessionFilter(filter, this.#codec.query);
-    return this.#deleteInBatches('destroyWhere', this.#unexpired(query));
+    return endInBatches(
+      this.#unexpired(query, Date.now()),
+      (step) => this.#operation('destroyWhere', step),
+      () => this.#lifecycle.ending(Date.now()),
+    );
   }
 
-  /** Deletes every session in the collection (the collection and its indexes stay), in batches. */
+  /**
+   * The unexpired sessions that `filter` selects, with what an account page shows of each: when
+   * it was created and last active, when it expires, and its `handle`, which
+   * `destroyWhere(filter, { only: handle })` ends. The same filter forms and refusals as
+   * `destroyWhere`; read-only. Reads every match into memory: narrow the filter to one user's
+   * sessions, and index the field it names (docs/logging-out-everywhere.md).
+   */
+  async listWhere(filter: DestroyFilter<T>): Promise<Array<SessionListing<T>>> {
+    const predicate = typeof filter === 'function' ? filter : undefined;
+    const query =
+      predicate === undefined ? storedSessionFilter(filter, this.#codec.query, 'listWhere') : {};
+    const listed: Array<SessionListing<T>> = [];
+    for await (const { id, session, document } of this.#scan('listWhere', query)) {
+      if (predicate !== undefined && !(await predicate(session, id))) continue;
+      listed.push({
+        handle: handleOf(id),
+        session,
+        createdAt: dateOrNull(document[CREATED_AT]),
+        lastActiveAt: dateOrNull(document[LAST_MODIFIED]),
+        expires: document[this.#expiry.field] as Date,
+      });
+    }
+    return listed;
+  }
+
+  /**
+   * The handle `listWhere` gives for the session `sid`: with `req.sessionID`, the current
+   * device's, to keep it out of "sign out everywhere else" or to mark it in a list.
+   */
+  handleOf(sid: string): string {
+    return handleOf(this.#codec.storedId(sid));
+  }
+
+  /**
+   * Deletes every session in the collection (the collection and its indexes stay), in batches.
+   * A reset, for tests and maintenance: the records of ended ids go too, so ids can be stored
+   * again at once, and a request still running may store its session again. To end every
+   * session for good, use `destroyWhere(() => true)`.
+   */
   async clear(): Promise<void> {
     this.#stored.clear();
     await this.#deleteInBatches('clear', {});
@@ -311,7 +422,9 @@ export class SessionRepository<T extends SessionLike = AnySession> {
 
   /** How many unexpired sessions there are. */
   length(): Promise<number> {
-    return this.#operation('length', (sessions) => sessions.countDocuments(this.#unexpired({})));
+    return this.#operation('length', (sessions) =>
+      sessions.countDocuments(this.#unexpired({}, Date.now())),
+    );
   }
 
   /**
@@ -322,7 +435,8 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     const { idField } = this.options;
     const projection = idField === '_id' ? { _id: 1 } : { _id: 0, [idField]: 1 };
     return this.#operation('ids', async (sessions) => {
-      const documents = await sessions.find(this.#unexpired({}), { projection }).toArray();
+      const live = this.#unexpired({}, Date.now());
+      const documents = await sessions.find(live, { projection }).toArray();
       return documents.map((document) => String(document[idField]));
     });
   }
@@ -334,7 +448,8 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    */
   all(): Promise<Array<StoredSession<T>>> {
     return this.#operation('all', async (sessions) => {
-      const documents = await sessions.find(this.#unexpired({}), this.#codec.readOptions).toArray();
+      const live = this.#unexpired({}, Date.now());
+      const documents = await sessions.find(live, this.#codec.readOptions).toArray();
       return documents.flatMap((document) => this.#fromDocument(document));
     });
   }
@@ -345,7 +460,9 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * running iteration with `StoreClosedError`.
    */
   async *sessions(): AsyncGenerator<StoredSession<T>, void, undefined> {
-    yield* this.#scan('sessions');
+    for await (const { id, session, expires } of this.#scan('sessions', {})) {
+      yield { id, session, expires };
+    }
   }
 
   /** `for await (const { id, session, expires } of repository)`: the same as `sessions()`. */
@@ -428,30 +545,49 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     );
   }
 
-  /** Every unexpired session, from a cursor under a lease; `name` names the operation in errors. */
-  async *#scan(name: string): AsyncGenerator<StoredSession<T>, void, undefined> {
+  /**
+   * The unexpired sessions matching `query`, from a cursor under a lease, each with its stored
+   * document; `name` names the operation in errors.
+   */
+  async *#scan(name: string, query: Filter<Document>): AsyncGenerator<ScannedSession<T>> {
     const lease = await this.#gate.lease(name);
-    const cursor = lease.value.find(this.#unexpired({}), {
+    const cursor = lease.value.find(this.#unexpired(query, Date.now()), {
       batchSize: 500,
       ...this.#codec.readOptions,
     });
     const { operationTimeoutMs } = this.options;
     for await (const document of readCursor(cursor, lease, operationTimeoutMs, name)) {
-      yield* this.#fromDocument(document);
+      for (const stored of this.#fromDocument(document)) yield { ...stored, document };
     }
   }
 
   /**
-   * The predicate form of `destroyWhere`. The lazy-touch memory is left as it is: it is keyed by
-   * session id, which a stored key under `transformId` does not give back, and a remembered
-   * expiry of a destroyed session only spares a touch that would have found nothing to update.
+   * `destroyWhere` by a predicate, by handles, or both, over the sessions `query` selects. The
+   * lazy-touch memory is left as it is: it is keyed by session id, which a stored key under
+   * `transformId` does not give back, and a remembered expiry of an ended session only spares a
+   * touch that would have found nothing to update.
    */
-  #destroySelected(predicate: SessionPredicate<T>): Promise<number> {
+  #endSelected(
+    predicate: SessionPredicate<T> | undefined,
+    chosen: ((handle: string) => boolean) | undefined,
+    query: Filter<Document>,
+  ): Promise<number> {
     const { idField } = this.options;
-    return destroySelected(this.#scan('destroyWhere'), predicate, (ids) => {
-      const filter = this.#unexpired({ [idField]: ids.length === 1 ? ids[0] : { $in: ids } });
-      return this.#operation('destroyWhere', (sessions) => sessions.deleteMany(filter), RETRY);
-    });
+    const selects: SessionPredicate<T> = async (session, id) =>
+      (chosen === undefined || chosen(handleOf(id))) &&
+      (predicate === undefined || (await predicate(session, id)));
+    return destroySelected(this.#scan('destroyWhere', query), selects, (ids) =>
+      this.#operation(
+        'destroyWhere',
+        async (sessions) => {
+          const now = Date.now();
+          const filter = this.#unexpired({ [idField]: { $in: ids } }, now);
+          const { modifiedCount } = await sessions.updateMany(filter, this.#lifecycle.ending(now));
+          return modifiedCount;
+        },
+        RETRY,
+      ),
+    );
   }
 
   /** Deletes what matches `filter` in batches (see `deleteInBatches`), each step through the gate. */
@@ -493,17 +629,30 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     return [{ id, session, expires: document[this.#expiry.field] as Date }];
   }
 
-  /** The update that writes a whole session and its expiry. */
-  #replacement({ session, expires }: EncodedSession): Document {
-    return { $set: { session, ...this.#expiry.expiryFields(expires) } };
+  /** The update that writes a whole session, its expiry and its audit times. */
+  #written({ session, expires }: EncodedSession, now: number): Document {
+    const times = this.#lifecycle.written(now);
+    return {
+      $set: { session, ...this.#expiry.expiryFields(expires), ...times.$set },
+      $min: times.$min,
+    };
   }
 
   #byId(storedId: string): Filter<Document> {
     return { [this.options.idField]: storedId };
   }
 
-  #unexpired(filter: Filter<Document>): Filter<Document> {
-    return this.#expiry.unexpired(filter);
+  /** `filter`, restricted to sessions neither expired nor ended at `now`. */
+  #unexpired(filter: Filter<Document>, now: number): Filter<Document> {
+    return this.#lifecycle.live(this.#expiry.unexpired(filter, new Date(now)), now);
+  }
+
+  /** A write that an ended session refused: reported, never an error for the request making it. */
+  #refuse(operation: RefusedOperation, sid: string): 'refused' {
+    this.#stored.forget(sid);
+    debug('%s wrote nothing: the session had ended', operation);
+    this.#listeners.refused?.(sid, operation);
+    return 'refused';
   }
 
   /** An unreadable stored session reads as no session (the visitor starts afresh), and is reported. */
@@ -524,15 +673,41 @@ export class SessionRepository<T extends SessionLike = AnySession> {
 /** Marks an idempotent operation, which is tried once more on a transient error. */
 const RETRY = true;
 
-/** Concurrent upserts of one id can both try to insert; the loser retries and finds the winner's document. */
-async function upsert(write: () => Promise<UpdateResult>): Promise<UpdateResult> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await write();
-    } catch (error) {
-      if (serverCode(error) !== DUPLICATE_KEY || attempt >= MAX_UPSERT_ATTEMPTS) {
-        throw error;
-      }
-    }
+/** What `upsertLive` gives when the id is held by an ended session. */
+const ENDED = Symbol('ended');
+
+/** A session with the stored document it was read from. */
+interface ScannedSession<T extends SessionLike> extends StoredSession<T> {
+  readonly document: SessionDocument;
+}
+
+/** Concurrent upserts of one id can both try to insert; the loser tries again and finds the winner's document. */
+async function retriedOnDuplicate<R>(write: () => Promise<R>): Promise<R> {
+  try {
+    return await write();
+  } catch (error) {
+    if (serverCode(error) !== DUPLICATE_KEY) throw error;
+    return write();
   }
+}
+
+/**
+ * An upsert of a live session. Its filter matches no ended document, so where the id is held by
+ * one the insert meets the id's unique index (E11000). The first such error may also be a
+ * concurrent insert of a new id, which the second try finds and updates; a second one means the
+ * id is held by an ended session.
+ */
+async function upsertLive(
+  write: () => Promise<UpdateResult>,
+): Promise<UpdateResult | typeof ENDED> {
+  try {
+    return await retriedOnDuplicate(write);
+  } catch (error) {
+    if (serverCode(error) !== DUPLICATE_KEY) throw error;
+    return ENDED;
+  }
+}
+
+function dateOrNull(value: unknown): Date | null {
+  return value instanceof Date ? value : null;
 }

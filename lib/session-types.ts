@@ -44,3 +44,23 @@ export interface StoredSession<T extends SessionLike> {
   /** When it expires. */
   readonly expires: Date;
 }
+
+/** One session as `listWhere` gives it: what an account page's list of devices shows. */
+export interface SessionListing<T extends SessionLike> {
+  /**
+   * Names the session without being its cookie: `destroyWhere(filter, { only: handle })` ends
+   * it, and `handleOf(req.sessionID)` gives the current session's. Safe to put in a page.
+   */
+  readonly handle: string;
+  /** The session. */
+  readonly session: T;
+  /** When it was first stored; `null` for a session stored before this version kept the time. */
+  readonly createdAt: Date | null;
+  /**
+   * When it was last written or touched; `null` as for `createdAt`. Lazy touch writes at most
+   * once per `touchAfterMs`, so it may lag behind the last request by that much.
+   */
+  readonly lastActiveAt: Date | null;
+  /** When it expires unless used again. */
+  readonly expires: Date;
+}

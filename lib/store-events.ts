@@ -31,6 +31,13 @@ export interface MongoDBStoreEvents {
   touch: [sid: string, session: SessionData];
   /** A session was deleted: by `destroy` (once per id given), or by `set` of an already expired cookie. */
   destroy: [sid: string];
+  /**
+   * A `set` or `touch` wrote nothing, and called back without an error, because the session had
+   * ended since its request read it: logged out, regenerated at login, revoked by `destroyWhere`,
+   * or past `absoluteTimeoutMs`. The request still running when its session ended, kept from
+   * storing it again.
+   */
+  refused: [sid: string, operation: 'set' | 'touch'];
 }
 
 const EMITTER_METHODS = ['on', 'once', 'off', 'emit', 'listenerCount'] as const;

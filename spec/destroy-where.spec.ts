@@ -452,7 +452,7 @@ describe('filters refused before anything is sent', () => {
     ['an array', {}, [{ 'user.id': 7 }], /predicate .* or a plain object.*got an array/],
     ['null', {}, null, /got null/],
     ['a string', {}, 'user.id', /got a string/],
-    ['an empty filter', {}, {}, /destroy every session/],
+    ["an empty filter", {}, {}, /select every session/],
     ['an undefined value', {}, { 'user.id': undefined }, /undefined.*without the field/],
     ['an empty $or', {}, { $or: [] }, /`\$or`.*non-empty array/],
     ['an empty key in a path', {}, { 'user..id': 7 }, /empty key/],
