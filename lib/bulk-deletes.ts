@@ -1,10 +1,10 @@
 /**
  * Deletes and ends of many sessions, cut into steps that each fit in one deadline: `clear` and
- * sweeps of expired sessions delete, and the filter form of `destroyWhere` ends, by ranges of
- * `_id`; the predicate form of `destroyWhere` ends by lists of ids. The repository runs each
- * step through the gate.
+ * sweeps of expired sessions delete by ranges of `_id`; `destroy` of many ids and both forms of
+ * `destroyWhere` end sessions by lists of ids. The repository runs each step through the gate.
  */
 import type { Collection, Document, Filter, UpdateFilter } from 'mongodb';
+import { DUPLICATE_KEY } from './driver-errors.js';
 import type { SessionPredicate } from './session-filter.js';
 import type { SessionDocument, SessionLike, StoredSession } from './session-types.js';
 
@@ -28,43 +28,102 @@ export const DESTROY_LIST_SIZE = 1_000;
 /** Runs one step on the session collection, as one operation with its own deadline. */
 type Step = <R>(run: (sessions: Collection<SessionDocument>) => Promise<R>) => Promise<R>;
 
-/** Deletes the documents matching `filter` in batches (see `inBatches`); resolves with how many. */
-export function deleteInBatches(filter: Filter<Document>, step: Step): Promise<number> {
-  return inBatches(filter, step, async (sessions, batch) => {
-    const { deletedCount } = await sessions.deleteMany(batch);
-    return deletedCount;
-  });
+/**
+ * How the sessions of a list of ids end: each id's document is replaced by a tombstone
+ * (session-ends.ts). `notEnded(filter)` restricts a filter to documents that are not tombstones.
+ */
+export interface Ending {
+  readonly idField: string;
+  tombstone(id: string, now: number): Document;
+  ending(now: number): UpdateFilter<Document>;
+  notEnded(filter: Filter<Document>): Filter<Document>;
 }
 
 /**
- * Applies `ending` (the update that turns a session into a tombstone) to the documents matching
- * `filter` in batches; `filter` must no longer match a document once it has ended, so that each
- * batch moves on. Resolves with how many ended.
+ * Ends the sessions of `ids` that match `filter`, and resolves with how many it deleted. One
+ * update per document is what FerretDB does slowest (about 70 ms each on SQLite, where deleting
+ * a thousand takes 0.4 s), so the list is deleted and tombstones are inserted in its place, two
+ * commands whatever its length. A write of one of these ids that lands between the two makes
+ * its tombstone's insert fail with E11000; that document is then turned into a tombstone where
+ * it stands, if it still matches `filter`. Once this resolves, every id it deleted is ended.
  */
-export function endInBatches(
+export async function endListed(
+  sessions: Collection<SessionDocument>,
+  ids: readonly string[],
   filter: Filter<Document>,
-  step: Step,
-  ending: () => UpdateFilter<Document>,
+  ending: Ending,
 ): Promise<number> {
-  return inBatches(filter, step, async (sessions, batch) => {
-    const { modifiedCount } = await sessions.updateMany(batch, ending());
-    return modifiedCount;
-  });
+  const now = Date.now();
+  const { idField } = ending;
+  const { deletedCount } = await sessions.deleteMany({ ...filter, [idField]: { $in: ids } });
+  const taken = await insertedBut(
+    sessions,
+    ids.map((id) => ending.tombstone(id, now)),
+  );
+  if (taken.length > 0) {
+    const written = ending.notEnded({ ...filter, [idField]: { $in: taken.map((i) => ids[i]) } });
+    await sessions.updateMany(written, ending.ending(now));
+  }
+  return deletedCount;
+}
+
+/** Inserts `documents`, and gives the indexes of those whose id another document already held. */
+async function insertedBut(
+  sessions: Collection<SessionDocument>,
+  documents: readonly Document[],
+): Promise<number[]> {
+  try {
+    await sessions.insertMany(documents as SessionDocument[], { ordered: false });
+    return [];
+  } catch (error) {
+    const failed = (error as { writeErrors?: unknown }).writeErrors;
+    const duplicates = Array.isArray(failed) ? (failed as WriteFailure[]) : [];
+    if (duplicates.length === 0 || duplicates.some(({ code }) => code !== DUPLICATE_KEY)) {
+      throw error;
+    }
+    return duplicates.map(({ index }) => index);
+  }
+}
+
+interface WriteFailure {
+  readonly index: number;
+  readonly code: number;
 }
 
 /**
- * Applies `write` to the documents matching `filter`, at most `DELETE_BATCH_SIZE` at a time: the
- * id of the batch's last document (in `_id` order) is read, then `write` is given the filter of
- * everything matching up to it, each step its own operation. Ids are unique, so a batch never
- * grows past its size, and its filter is a range, which every backend evaluates cheaply (a long
- * `$in` list is not: FerretDB compares each document with every id). Resolves with how many
- * documents `write` says it changed.
+ * Ends the sessions matching `filter` (which must hold the id's live conditions, so that an
+ * ended one no longer matches), `DESTROY_LIST_SIZE` at a time: their ids are read, then ended by
+ * `endListed`, each step its own operation. Resolves with how many ended.
  */
-async function inBatches(
+export async function endMatching(
   filter: Filter<Document>,
   step: Step,
-  write: (sessions: Collection<SessionDocument>, batch: Filter<Document>) => Promise<number>,
+  ending: Ending,
 ): Promise<number> {
+  const { idField } = ending;
+  const projection = idField === '_id' ? { _id: 1 } : { _id: 0, [idField]: 1 };
+  for (let ended = 0; ; ) {
+    const found = await step((sessions) =>
+      sessions
+        .find(filter, { projection, limit: DESTROY_LIST_SIZE, batchSize: DESTROY_LIST_SIZE })
+        .toArray(),
+    );
+    const ids = found.map((document) => String(document[idField]));
+    if (ids.length > 0) {
+      ended += await step((sessions) => endListed(sessions, ids, filter, ending));
+    }
+    if (ids.length < DESTROY_LIST_SIZE) return ended;
+  }
+}
+
+/**
+ * Deletes the documents matching `filter`, at most `DELETE_BATCH_SIZE` at a time: the id of the
+ * batch's last document (in `_id` order) is read, then everything matching up to it is deleted,
+ * each step its own operation. Ids are unique, so a batch never grows past its size, and its
+ * filter is a range, which every backend evaluates cheaply (a long `$in` list is not: FerretDB
+ * compares each document with every id). Resolves with how many were deleted.
+ */
+export async function deleteInBatches(filter: Filter<Document>, step: Step): Promise<number> {
   const edgeOptions = {
     projection: { _id: 1 },
     sort: { _id: 1 },
@@ -74,9 +133,9 @@ async function inBatches(
   for (let deleted = 0; ; ) {
     const edge = await step((sessions) => sessions.findOne(filter, edgeOptions));
     const batch = edge === null ? filter : { ...filter, _id: { $lte: edge._id } };
-    const changed = await step((sessions) => write(sessions, batch));
-    deleted += changed;
-    if (edge === null || changed === 0) return deleted;
+    const result = await step((sessions) => sessions.deleteMany(batch));
+    deleted += result.deletedCount;
+    if (edge === null || result.deletedCount === 0) return deleted;
   }
 }
 

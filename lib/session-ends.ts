@@ -33,16 +33,20 @@ export interface ExpiryFields {
 
 /** What `SessionLifecycle` reads of the resolved options. */
 export interface LifecycleOptions {
+  readonly idField: string;
   readonly terminationWindowMs: number;
   readonly absoluteTimeoutMs: number | undefined;
 }
 
 export class SessionLifecycle {
+  /** The field holding the stored id. */
+  readonly idField: string;
   readonly #expiry: ExpiryFields;
   readonly #windowMs: number;
   readonly #absoluteMs: number | undefined;
 
   constructor(options: LifecycleOptions, expiry: ExpiryFields) {
+    this.idField = options.idField;
     this.#expiry = expiry;
     this.#windowMs = options.terminationWindowMs;
     this.#absoluteMs = options.absoluteTimeoutMs;
@@ -101,12 +105,25 @@ export class SessionLifecycle {
    * TTL index or the sweep removes it like an expired session.
    */
   ending(now: number): UpdateFilter<Document> {
-    const set: Document = {
+    return {
+      $set: this.#ended(now),
+      $unset: { session: '', [CREATED_AT]: '', [LAST_MODIFIED]: '' },
+    };
+  }
+
+  /** The tombstone of `id` as a whole document, for an insert. */
+  tombstone(id: string, now: number): Document {
+    return { [this.idField]: id, ...this.#ended(now) };
+  }
+
+  /** A tombstone's fields: when it ended, and the end of the window as its expiry. */
+  #ended(now: number): Document {
+    const ended: Document = {
       [ENDED_AT]: new Date(now),
       ...this.#expiry.expiryFields(new Date(now + this.#windowMs)),
     };
-    if (this.#expiry.cosmos) set[COSMOS_DOCUMENT_TTL] = Math.ceil(this.#windowMs / 1000);
-    return { $set: set, $unset: { session: '', [CREATED_AT]: '', [LAST_MODIFIED]: '' } };
+    if (this.#expiry.cosmos) ended[COSMOS_DOCUMENT_TTL] = Math.ceil(this.#windowMs / 1000);
+    return ended;
   }
 }
 

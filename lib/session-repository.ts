@@ -3,7 +3,8 @@ import {
   DESTROY_LIST_SIZE,
   deleteInBatches,
   destroySelected,
-  endInBatches,
+  endListed,
+  endMatching,
 } from './bulk-deletes.js';
 import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
 import { debug, described } from './debug.js';
@@ -320,12 +321,16 @@ export class SessionRepository<T extends SessionLike = AnySession> {
       await this.#operation(
         'destroy',
         async (sessions) => {
+          const [only] = batch;
+          if (batch.length > 1 || only === undefined) {
+            await endListed(sessions, batch, {}, this.#lifecycle);
+            return;
+          }
           const update = this.#lifecycle.ending(Date.now());
-          const writes = batch.map((id) => ({
-            updateOne: { filter: this.#byId(id), update, upsert: true },
-          }));
           // Two ends of one id never stored can both try to insert it: the loser tries again.
-          await retriedOnDuplicate(() => sessions.bulkWrite(writes, { ordered: false }));
+          await retriedOnDuplicate(() =>
+            sessions.updateOne(this.#byId(only), update, { upsert: true }),
+          );
         },
         RETRY,
       );
@@ -369,10 +374,10 @@ export class SessionRepository<T extends SessionLike = AnySession> {
       return this.#endSelected(predicate, chosen, query ?? {});
     }
     const query = storedSessionFilter(filter, this.#codec.query);
-    return endInBatches(
+    return endMatching(
       this.#unexpired(query, Date.now()),
       (step) => this.#operation('destroyWhere', step),
-      () => this.#lifecycle.ending(Date.now()),
+      this.#lifecycle,
     );
   }
 
@@ -572,19 +577,13 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     chosen: ((handle: string) => boolean) | undefined,
     query: Filter<Document>,
   ): Promise<number> {
-    const { idField } = this.options;
     const selects: SessionPredicate<T> = async (session, id) =>
       (chosen === undefined || chosen(handleOf(id))) &&
       (predicate === undefined || (await predicate(session, id)));
     return destroySelected(this.#scan('destroyWhere', query), selects, (ids) =>
       this.#operation(
         'destroyWhere',
-        async (sessions) => {
-          const now = Date.now();
-          const filter = this.#unexpired({ [idField]: { $in: ids } }, now);
-          const { modifiedCount } = await sessions.updateMany(filter, this.#lifecycle.ending(now));
-          return modifiedCount;
-        },
+        (sessions) => endListed(sessions, ids, this.#unexpired({}, Date.now()), this.#lifecycle),
         RETRY,
       ),
     );

@@ -17,7 +17,6 @@ import {
 } from '../lib/index.js';
 import type { SessionRepositoryOptions } from '../lib/options.js';
 import {
-  DELETE_BATCH_SIZE,
   DESTROY_LIST_SIZE,
   type SessionLike,
   SessionRepository,
@@ -131,7 +130,14 @@ describe('both forms', () => {
       await threeDevices(repository);
       assert.equal(await repository.destroyWhere(filter), 3, 'three sessions destroyed');
       assert.deepEqual((await repository.ids()).sort(), OTHERS);
-      assert.equal(await raw.countDocuments({ until: { $gt: new Date() } }), 3, 'three stay');
+      const live = { until: { $gt: new Date() }, endedAt: { $exists: false } };
+      assert.equal(await raw.countDocuments(live), 3, 'three stay');
+      const ended = await raw.find({ endedAt: { $exists: true } }).toArray();
+      assert.deepEqual(
+        ended.map((document) => (document as Document).sid).sort(),
+        ['ann-laptop', 'ann-phone', 'ann-tablet'],
+        'the three are kept as ended, under the custom idField',
+      );
     });
 
     test(`${form}: an expired session is left to the sweep and not counted`, async (t) => {
@@ -140,7 +146,7 @@ describe('both forms', () => {
       await raw.insertOne({ _id: 'ann-dead', session: { user: { id: 7 } }, expires: anHourAgo() });
       assert.equal(await repository.destroyWhere(filter), 1, 'only the live session counts');
       assert.deepEqual(
-        (await raw.find({}).toArray()).map((document) => document._id),
+        (await raw.find({ endedAt: { $exists: false } }).toArray()).map((document) => document._id),
         ['ann-dead'],
         'the expired one stays for the sweep',
       );
@@ -290,6 +296,8 @@ describe('the filter form', () => {
     );
     assert.equal(await repository.destroyWhere({ 'user.id': 7, views: { $exists: true } }), 1);
     assert.deepEqual(await remaining(repository), ['ann:0']);
+    // Ended ids stay ended for the termination window: clear() is the reset that frees them.
+    await repository.clear();
     await threeDevices(repository);
     // As in MongoDB, $not also matches the sessions without the field.
     assert.equal(await repository.destroyWhere({ 'user.name': { $in: ['eve', 'zoe'] } }), 1);
@@ -322,7 +330,7 @@ describe('the filter form', () => {
     await repository.set('plain', { cookie: cookie(), flags: { beta: true, '50': 1 } });
     await repository.set('dotted', { cookie: cookie(), visits: [{ 'example.com': 2 }] });
     assert.equal(await repository.destroyWhere({ 'flags.$beta': true }), 1, 'a leading $');
-    await repository.set('beta', { cookie: cookie(), flags: { $beta: true, '50%': 1 } });
+    await repository.set('beta-again', { cookie: cookie(), flags: { $beta: true, '50%': 1 } });
     assert.equal(await repository.destroyWhere({ 'flags.50%': { $gte: 1 } }), 1, 'a %');
     assert.equal(
       await repository.destroyWhere({ visits: { $elemMatch: { 'example.com': { $gt: 1 } } } }),
@@ -388,7 +396,7 @@ describe('the filter form', () => {
     assert.deepEqual(filters[1]?.['session.devices'], { $all: [element] });
   });
 
-  test('the filter is sent with the delete: no session is read here', async (t) => {
+  test('the filter is sent with the delete: no session is read here, and the ended ids stay ended', async (t) => {
     const { repository } = repositoryFor(t);
     await threeDevices(repository);
     const sent: CommandStartedEvent[] = [];
@@ -397,15 +405,24 @@ describe('the filter form', () => {
     t.after(() => database.client.off('commandStarted', listener));
     await repository.destroyWhere({ 'user.id': 7 });
     const names = sent.map((event) => event.commandName);
-    assert.deepEqual(names, ['find', 'delete'], 'the step: its edge, then the delete');
-    assert.equal(sent[0]?.command.limit, 1, 'the edge is one id');
-    assert.equal(sent[1]?.command.deletes[0].q['session.user.id'], 7, 'the filter, rewritten');
+    assert.deepEqual(names, ['find', 'delete', 'insert'], 'the ids, their delete, their records');
+    assert.deepEqual(sent[0]?.command.projection, { _id: 1 }, 'only the ids are read');
+    assert.equal(sent[0]?.command.filter['session.user.id'], 7, 'the filter, rewritten');
+    assert.equal(sent[1]?.command.deletes[0].q['session.user.id'], 7, 'the delete filters too');
+    const records = sent[2]?.command.documents as Document[];
+    assert.deepEqual(
+      records.map((record) => [record._id, Object.keys(record).sort()]).sort(),
+      ['ann-laptop', 'ann-phone', 'ann-tablet'].map((id) => [id, ['_id', 'endedAt', 'expires']]),
+      'a record of each ended id, holding no session',
+    );
+    const refused = await repository.set('ann-phone', { cookie: { expires: inAnHour() } });
+    assert.equal(refused, 'refused', 'an ended id is not stored again');
   });
 
-  test(`more matches than one batch of ${DELETE_BATCH_SIZE} are deleted in several`, async (t) => {
-    const { repository, raw } = repositoryFor(t, { operationTimeoutMs: 120_000 });
+  test(`more matches than one list of ${DESTROY_LIST_SIZE} ids are ended in several`, async (t) => {
+    const { repository, raw } = repositoryFor(t);
     const expires = inAnHour();
-    const total = DELETE_BATCH_SIZE + 300;
+    const total = 2 * DESTROY_LIST_SIZE + 500;
     for (let start = 0; start < total; start += 5_000) {
       await raw.insertMany(
         Array.from({ length: Math.min(5_000, total - start) }, (_, offset) => ({
@@ -426,7 +443,7 @@ describe('the filter form', () => {
     assert.equal(destroyed, total - total / 100, 'every match destroyed');
     assert.equal(await repository.length(), total / 100, 'the others stay');
     const deletes = commands.filter((name) => name === 'delete').length;
-    assert.equal(deletes, 2, `two batches (${commands.join(', ')})`);
+    assert.equal(deletes, 3, `three lists (${commands.join(', ')})`);
   });
 });
 
@@ -452,7 +469,7 @@ describe('filters refused before anything is sent', () => {
     ['an array', {}, [{ 'user.id': 7 }], /predicate .* or a plain object.*got an array/],
     ['null', {}, null, /got null/],
     ['a string', {}, 'user.id', /got a string/],
-    ["an empty filter", {}, {}, /select every session/],
+    ['an empty filter', {}, {}, /select every session/],
     ['an undefined value', {}, { 'user.id': undefined }, /undefined.*without the field/],
     ['an empty $or', {}, { $or: [] }, /`\$or`.*non-empty array/],
     ['an empty key in a path', {}, { 'user..id': 7 }, /empty key/],
