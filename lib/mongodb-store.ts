@@ -186,7 +186,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
           indexFailed: (error) => process.nextTick(() => this.#report(error)),
           sweepFailed: (error) =>
             process.nextTick(() => this.#report(reported('deleteExpired', error))),
-          refused: (sid, operation) => this.emit('refused', sid, operation),
+          refused: (sid, operation) => process.nextTick(() => this.emit('refused', sid, operation)),
         },
       );
       this.options = optionsView(this.repository.options);

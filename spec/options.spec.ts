@@ -120,7 +120,46 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
     { expiresKey: '_ts', idField: 'expires' },
     /Cosmos DB mode/,
   ],
+  ['a terminationWindowMs of 0', { terminationWindowMs: 0 }, /`terminationWindowMs`.*positive/],
+  ['a negative terminationWindowMs', { terminationWindowMs: -1 }, /`terminationWindowMs`/],
+  ['a fractional terminationWindowMs', { terminationWindowMs: 1.5 }, /`terminationWindowMs`/],
+  ['a terminationWindowMs of NaN', { terminationWindowMs: Number.NaN }, /`terminationWindowMs`/],
+  ['a terminationWindowMs in words', { terminationWindowMs: '1h' }, /`terminationWindowMs`/],
+  [
+    'a terminationWindowMs past what a Date can hold',
+    { terminationWindowMs: Number.MAX_SAFE_INTEGER },
+    /`terminationWindowMs`.*at most 8000000000000000/,
+  ],
+  ['an absoluteTimeoutMs of 0', { absoluteTimeoutMs: 0 }, /`absoluteTimeoutMs`.*positive finite/],
+  ['a negative absoluteTimeoutMs', { absoluteTimeoutMs: -5 }, /`absoluteTimeoutMs`/],
+  ['an absoluteTimeoutMs of NaN', { absoluteTimeoutMs: Number.NaN }, /`absoluteTimeoutMs`/],
+  [
+    'an absoluteTimeoutMs of Infinity',
+    { absoluteTimeoutMs: Number.POSITIVE_INFINITY },
+    /`absoluteTimeoutMs`/,
+  ],
+  ['an absoluteTimeoutMs in words', { absoluteTimeoutMs: 'a day' }, /`absoluteTimeoutMs`/],
+  ['an absoluteTimeoutMs that is no number', { absoluteTimeoutMs: true }, /`absoluteTimeoutMs`/],
+  ['idField named createdAt', { idField: 'createdAt' }, /`idField`.*`createdAt`/],
+  ['expiresKey named lastModified', { expiresKey: 'lastModified' }, /`expiresKey`/],
+  ['idField named endedAt', { idField: 'endedAt' }, /`idField`/],
 ];
+
+test('ended ids are kept for an hour by default; there is no absolute lifetime unless asked for', () => {
+  const options = resolveOptions({});
+  assert.equal(options.terminationWindowMs, 60 * 60 * 1000);
+  assert.equal(options.absoluteTimeoutMs, undefined);
+  const given = resolveOptions({
+    terminationWindowMs: '600000' as unknown as number,
+    absoluteTimeoutMs: '86400000.5' as unknown as number,
+  });
+  assert.deepEqual(
+    [given.terminationWindowMs, given.absoluteTimeoutMs],
+    [600_000, 86_400_000.5],
+    'numeric strings, as version 5 took for its numbers',
+  );
+  assert.equal(resolveOptions({ absoluteTimeoutMs: 8 * 3_600_000 }).absoluteTimeoutMs, 28_800_000);
+});
 
 test('expiry options default to native removal every minute, a one-minute lazy touch and managed indexes', () => {
   const options = resolveOptions({});
