@@ -154,7 +154,7 @@ test('a modified session is stored as a document in the collection', async (t) =
   assert.equal(new Date(document.session.cookie.expires).getTime(), document.expires.getTime());
 });
 
-test('regenerate removes the old session document and the old cookie no longer finds the data', async (t) => {
+test('regenerate ends the old session: its document keeps no data, and the old cookie no longer finds it', async (t) => {
   const app = await startApp(t);
   const browser = new HttpClient(app.url);
   const original = await json(browser, 'GET', '/count');
@@ -164,7 +164,9 @@ test('regenerate removes the old session document and the old cookie no longer f
   const loggedIn = await json(browser, 'POST', '/login');
 
   assert.notEqual(loggedIn.id, original.id);
-  assert.equal(await app.document(original.id), null);
+  const ended = await app.document(original.id);
+  assert.equal(ended?.session, undefined, 'nothing of the old session is stored');
+  assert.ok(ended?.endedAt instanceof Date, 'the old id is kept as ended');
   assert.equal((await app.document(loggedIn.id))?.session.user, 'ada');
   const replay = new HttpClient(app.url);
   replay.setCookie(COOKIE, oldCookie);
@@ -174,7 +176,7 @@ test('regenerate removes the old session document and the old cookie no longer f
   assert.equal(replayed.user, null);
 });
 
-test('destroy removes the session document and the cookie no longer finds the data', async (t) => {
+test('destroy ends the session: its document keeps no data, and the cookie no longer finds it', async (t) => {
   const app = await startApp(t);
   const browser = new HttpClient(app.url);
   const { id } = await json(browser, 'GET', '/count');
@@ -185,7 +187,9 @@ test('destroy removes the session document and the cookie no longer finds the da
   const response = await browser.post('/logout');
 
   assert.equal(response.status, 200);
-  assert.equal(await app.document(id), null);
+  const ended = await app.document(id);
+  assert.equal(ended?.session, undefined, 'nothing of the session is stored');
+  assert.ok(ended?.endedAt instanceof Date, 'the id is kept as ended');
   assert.match(response.setCookies.join('\n'), /^connect\.sid=;/m);
   assert.equal(browser.cookie(COOKIE), undefined);
   const replay = new HttpClient(app.url);

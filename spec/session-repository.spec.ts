@@ -114,12 +114,20 @@ describe('get and set', () => {
     });
   });
 
-  test('setting a session whose cookie has already expired deletes it instead of writing it', async () => {
+  test('setting a session whose cookie has already expired ends it instead of writing it', async () => {
     const { repository, raw } = freshRepository();
     await repository.set('s1', { cookie: { expires: inAnHour() }, views: 1 });
-    await repository.set('s1', { cookie: { expires: anHourAgo() }, views: 2 });
-    assert.equal(await raw.countDocuments({}), 0);
+    assert.equal(
+      await repository.set('s1', { cookie: { expires: anHourAgo() }, views: 2 }),
+      'deleted',
+    );
+    assert.equal(await raw.countDocuments({ session: { $exists: true } }), 0, 'no session is left');
+    assert.equal(await raw.countDocuments({ endedAt: { $exists: true } }), 1, 'the id is ended');
     assert.equal(await repository.get('s1'), null);
+    assert.equal(
+      await repository.set('s1', { cookie: { expires: inAnHour() }, views: 3 }),
+      'refused',
+    );
   });
 
   test('get yields null once cookie.expires has passed, before any TTL sweep', async () => {
