@@ -21,7 +21,7 @@ import {
   type SessionLike,
   SessionRepository,
 } from '../lib/session-repository.js';
-import { specBackend, useSpecDatabase } from './support/database.js';
+import { commandsDuring, specBackend, useSpecDatabase } from './support/database.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -84,6 +84,11 @@ async function threeDevices(repository: SessionRepository<Account>) {
   await repository.set('anonymous', { cookie: cookie(), views: 9 });
 }
 
+/** The names of the commands the spec's client started while `run` ran. */
+async function commandNamesDuring(run: () => Promise<unknown>): Promise<string[]> {
+  return (await commandsDuring(database.client, run)).map((event) => event.commandName);
+}
+
 const OTHERS = ['anonymous', 'bob-laptop', 'eve-phone'];
 
 /** Session ids still stored, as the repository reads them back. */
@@ -93,19 +98,6 @@ async function remaining(repository: SessionRepository<Account>): Promise<string
     sessions.push(`${session.user?.name ?? 'anonymous'}:${session.views ?? 0}`);
   }
   return sessions.sort();
-}
-
-/** The database commands started while `run` runs, by name. */
-async function commandsDuring(run: () => Promise<unknown>): Promise<string[]> {
-  const commands: string[] = [];
-  const listener = (event: CommandStartedEvent) => commands.push(event.commandName);
-  database.client.on('commandStarted', listener);
-  try {
-    await run();
-  } finally {
-    database.client.off('commandStarted', listener);
-  }
-  return commands;
 }
 
 describe('both forms', () => {
@@ -273,7 +265,7 @@ describe('the predicate form', () => {
       })),
     );
     let destroyed = 0;
-    const commands = await commandsDuring(async () => {
+    const commands = await commandNamesDuring(async () => {
       destroyed = await repository.destroyWhere((session) => session.user?.id === 2);
     });
     assert.equal(destroyed, total - total / 30, 'every match destroyed');
@@ -434,7 +426,7 @@ describe('the filter form', () => {
     }
     let destroyed = 0;
     const started = Date.now();
-    const commands = await commandsDuring(async () => {
+    const commands = await commandNamesDuring(async () => {
       destroyed = await repository.destroyWhere({ 'user.id': 2 });
     });
     t.diagnostic(
@@ -484,7 +476,7 @@ describe('filters refused before anything is sent', () => {
     test(`${name}: a TypeError, nothing sent, and the repository goes on working`, async (t) => {
       const { repository } = repositoryFor(t, options);
       await threeDevices(repository);
-      const commands = await commandsDuring(() =>
+      const commands = await commandNamesDuring(() =>
         assert.rejects(
           repository.destroyWhere(filter as never),
           (error) => error instanceof TypeError && message.test(error.message),

@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { CommandStartedEvent, Document } from 'mongodb';
 import { hashSessionId, type SessionLike, SessionRepository } from '../lib/index.js';
 import type { SessionRepositoryOptions } from '../lib/options.js';
-import { useSpecDatabase } from './support/database.js';
+import { commandsDuring, useSpecDatabase } from './support/database.js';
 
 interface Account extends SessionLike {
   cookie?: { expires?: Date | null };
@@ -49,19 +48,6 @@ function repositoryFor(t: TestContext, options: SessionRepositoryOptions = {}) {
   );
   t.after(() => repository.close());
   return { repository, raw: database.db.collection<RawDocument>(collection), refused };
-}
-
-/** The commands sent while `run` runs. */
-async function commandsDuring(run: () => Promise<unknown>): Promise<CommandStartedEvent[]> {
-  const sent: CommandStartedEvent[] = [];
-  const listener = (event: CommandStartedEvent) => sent.push(event);
-  database.client.on('commandStarted', listener);
-  try {
-    await run();
-  } finally {
-    database.client.off('commandStarted', listener);
-  }
-  return sent;
 }
 
 /** Makes the stored session `id` look first written `ms` ago, as if it had lived that long. */
@@ -324,7 +310,7 @@ describe("a user's devices", () => {
     test(`listWhere refuses ${label} with a TypeError before anything is sent`, async (t) => {
       const { repository } = repositoryFor(t);
       await annOnThree(repository);
-      const sent = await commandsDuring(async () => {
+      const sent = await commandsDuring(database.client, async () => {
         await assert.rejects(repository.listWhere(filter as never), (error: unknown) => {
           assert.ok(error instanceof TypeError);
           assert.match(error.message, message);
@@ -346,7 +332,7 @@ describe("a user's devices", () => {
     test(`destroyWhere refuses a selection with ${label}, before anything is sent`, async (t) => {
       const { repository } = repositoryFor(t);
       await annOnThree(repository);
-      const sent = await commandsDuring(async () => {
+      const sent = await commandsDuring(database.client, async () => {
         await assert.rejects(
           repository.destroyWhere({ 'user.id': 7 }, selection as never),
           (error: unknown) => error instanceof TypeError && /selection/.test(error.message),

@@ -24,7 +24,7 @@ import {
   SessionRepository,
   type SessionRepositoryOptions,
 } from '../lib/index.js';
-import { useSpecDatabase } from './support/database.js';
+import { commandsDuring, useSpecDatabase } from './support/database.js';
 import { HttpClient, type HttpResponse, listen } from './support/http.js';
 import { ROOT } from './support/sandbox.js';
 
@@ -514,19 +514,6 @@ async function openRepository(t: TestContext, options: SessionRepositoryOptions 
   return { repository, refused, unreadable, raw: database.db.collection(collection) };
 }
 
-/** The commands the spec's client started while `run` ran. */
-async function commandsDuring(run: () => Promise<unknown>): Promise<CommandStartedEvent[]> {
-  const commands: CommandStartedEvent[] = [];
-  const listener = (event: CommandStartedEvent) => commands.push(event);
-  database.client.on('commandStarted', listener);
-  try {
-    await run();
-  } finally {
-    database.client.off('commandStarted', listener);
-  }
-  return commands;
-}
-
 const STORED_FORMS: ReadonlyArray<readonly [string, SessionRepositoryOptions]> = [
   ['the default form', {}],
   ["serializer: 'json'", { serializer: 'json' }],
@@ -661,7 +648,7 @@ describe('the repository: an ended session is not stored again', () => {
     const { repository } = await openRepository(t);
     await repository.set('sid-1', visit());
 
-    const commands = await commandsDuring(() => repository.destroy('sid-1'));
+    const commands = await commandsDuring(database.client, () => repository.destroy('sid-1'));
 
     assert.deepEqual(
       commands.map((event) => event.commandName),
@@ -679,7 +666,7 @@ describe('the repository: an ended session is not stored again', () => {
     const { repository } = await openRepository(t);
     await repository.destroy('sid-1');
 
-    const commands = await commandsDuring(() => repository.set('sid-1', visit()));
+    const commands = await commandsDuring(database.client, () => repository.set('sid-1', visit()));
 
     assert.ok(commands.length > 0);
     for (const { commandName, command } of commands) {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type Db, MongoClient } from 'mongodb';
+import { type CommandStartedEvent, type Db, MongoClient } from 'mongodb';
 import { DATABASE_KINDS, type DatabaseKind } from '../../scripts/database.js';
 
 /** The server the run started (see scripts/run-specs.ts), or the one the user named. */
@@ -92,4 +92,20 @@ export function useSpecDatabase(specUrl: string): SpecDatabase {
     },
     dispose: () => current().dispose(),
   };
+}
+
+/** The commands `client` (opened with `monitorCommands`) started while `run` ran. */
+export async function commandsDuring(
+  client: MongoClient,
+  run: () => Promise<unknown>,
+): Promise<CommandStartedEvent[]> {
+  const commands: CommandStartedEvent[] = [];
+  const listener = (event: CommandStartedEvent) => commands.push(event);
+  client.on('commandStarted', listener);
+  try {
+    await run();
+  } finally {
+    client.off('commandStarted', listener);
+  }
+  return commands;
 }
