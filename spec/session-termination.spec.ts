@@ -662,6 +662,21 @@ describe('the repository: an ended session is not stored again', () => {
     assert.ok('session' in statement.u.$unset, 'the session is removed from the document');
   });
 
+  test('a set of a brand-new id stays one command: one upsert, which records the audit times', async (t) => {
+    const { repository } = await openRepository(t);
+
+    const commands = await commandsDuring(database.client, () => repository.set('new', visit()));
+
+    assert.deepEqual(
+      commands.map((event) => event.commandName),
+      ['update'],
+    );
+    const [statement] = (commands[0]?.command.updates ?? []) as Document[];
+    assert.equal(statement?.upsert, true);
+    assert.ok(statement?.u.$set.lastModified instanceof Date);
+    assert.ok(statement?.u.$min.createdAt instanceof Date);
+  });
+
   test('a refused set sends only updates restricted to sessions that have not ended', async (t) => {
     const { repository } = await openRepository(t);
     await repository.destroy('sid-1');
