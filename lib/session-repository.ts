@@ -316,13 +316,14 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     const sids: readonly string[] = Array.isArray(sid) ? sid : [sid as string];
     const ids = sids.map((each) => this.#codec.storedId(each));
     for (const each of sids) this.#stored.forget(each);
-    for (let start = 0; start === 0 || start < ids.length; start += DESTROY_LIST_SIZE) {
+    for (let start = 0; start < ids.length; start += DESTROY_LIST_SIZE) {
       const batch = ids.slice(start, start + DESTROY_LIST_SIZE);
       await this.#operation(
         'destroy',
         async (sessions) => {
           const [only] = batch;
           if (batch.length > 1 || only === undefined) {
+            // Many ids: deleted, and their records inserted, in two commands.
             await endListed(sessions, batch, {}, this.#lifecycle);
             return;
           }
@@ -375,7 +376,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     }
     const query = storedSessionFilter(filter, this.#codec.query);
     return endMatching(
-      this.#unexpired(query, Date.now()),
+      this.#unexpired(query),
       (step) => this.#operation('destroyWhere', step),
       this.#lifecycle,
     );
@@ -427,9 +428,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
 
   /** How many unexpired sessions there are. */
   length(): Promise<number> {
-    return this.#operation('length', (sessions) =>
-      sessions.countDocuments(this.#unexpired({}, Date.now())),
-    );
+    return this.#operation('length', (sessions) => sessions.countDocuments(this.#unexpired({})));
   }
 
   /**
@@ -440,7 +439,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     const { idField } = this.options;
     const projection = idField === '_id' ? { _id: 1 } : { _id: 0, [idField]: 1 };
     return this.#operation('ids', async (sessions) => {
-      const live = this.#unexpired({}, Date.now());
+      const live = this.#unexpired({});
       const documents = await sessions.find(live, { projection }).toArray();
       return documents.map((document) => String(document[idField]));
     });
@@ -453,7 +452,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    */
   all(): Promise<Array<StoredSession<T>>> {
     return this.#operation('all', async (sessions) => {
-      const live = this.#unexpired({}, Date.now());
+      const live = this.#unexpired({});
       const documents = await sessions.find(live, this.#codec.readOptions).toArray();
       return documents.flatMap((document) => this.#fromDocument(document));
     });
@@ -556,7 +555,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    */
   async *#scan(name: string, query: Filter<Document>): AsyncGenerator<ScannedSession<T>> {
     const lease = await this.#gate.lease(name);
-    const cursor = lease.value.find(this.#unexpired(query, Date.now()), {
+    const cursor = lease.value.find(this.#unexpired(query), {
       batchSize: 500,
       ...this.#codec.readOptions,
     });
@@ -583,7 +582,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     return destroySelected(this.#scan('destroyWhere', query), selects, (ids) =>
       this.#operation(
         'destroyWhere',
-        (sessions) => endListed(sessions, ids, this.#unexpired({}, Date.now()), this.#lifecycle),
+        (sessions) => endListed(sessions, ids, this.#unexpired({}), this.#lifecycle),
         RETRY,
       ),
     );
@@ -642,7 +641,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   }
 
   /** `filter`, restricted to sessions neither expired nor ended at `now`. */
-  #unexpired(filter: Filter<Document>, now: number): Filter<Document> {
+  #unexpired(filter: Filter<Document>, now = Date.now()): Filter<Document> {
     return this.#lifecycle.live(this.#expiry.unexpired(filter, new Date(now)), now);
   }
 
