@@ -4,7 +4,7 @@
  * `destroyWhere` end sessions by lists of ids. The repository runs each step through the gate.
  */
 import type { Collection, Document, Filter, UpdateFilter } from 'mongodb';
-import { DUPLICATE_KEY } from './driver-errors.js';
+import { isDuplicateOf } from './driver-errors.js';
 import type { SessionPredicate } from './session-filter.js';
 import type { SessionDocument, SessionLike, StoredSession } from './session-types.js';
 
@@ -59,6 +59,7 @@ export async function endListed(
   const taken = await insertedBut(
     sessions,
     ids.map((id) => ending.tombstone(id, now)),
+    idField,
   );
   if (taken.length > 0) {
     const written = ending.notEnded({ ...filter, [idField]: { $in: taken.map((i) => ids[i]) } });
@@ -71,6 +72,7 @@ export async function endListed(
 async function insertedBut(
   sessions: Collection<SessionDocument>,
   documents: readonly Document[],
+  idField: string,
 ): Promise<number[]> {
   try {
     await sessions.insertMany(documents as SessionDocument[], { ordered: false });
@@ -78,9 +80,8 @@ async function insertedBut(
   } catch (error) {
     const failed = (error as { writeErrors?: unknown }).writeErrors;
     const duplicates = Array.isArray(failed) ? (failed as WriteFailure[]) : [];
-    if (duplicates.length === 0 || duplicates.some(({ code }) => code !== DUPLICATE_KEY)) {
-      throw error;
-    }
+    const ofId = (failure: WriteFailure) => isDuplicateOf(failure, idField);
+    if (duplicates.length === 0 || !duplicates.every(ofId)) throw error;
     return duplicates.map(({ index }) => index);
   }
 }

@@ -4,6 +4,19 @@ import { MongoNetworkError, MongoServerError } from 'mongodb';
 export const DUPLICATE_KEY = 11000;
 
 /**
+ * Whether `error` (thrown, or one of a bulk write's `writeErrors`) is an E11000 on the index of
+ * `field`: MongoDB names the index's key pattern (`keyPattern`); FerretDB names none, and the
+ * only unique index the store has is the id's.
+ */
+export function isDuplicateOf(error: unknown, field: string): boolean {
+  const { code, keyPattern: pattern } = (error ?? {}) as { code?: unknown; keyPattern?: unknown };
+  if (code !== DUPLICATE_KEY) return false;
+  if (typeof pattern !== 'object' || pattern === null) return true;
+  const keys = Object.keys(pattern);
+  return keys.length === 1 && keys[0] === field;
+}
+
+/**
  * Server codes worth one more try of an idempotent operation: the server was stepping down,
  * shutting down or briefly unreachable (the codes the driver's own retryable reads and writes
  * use), and 1, `InternalError`, which is how FerretDB reports a busy SQLite database

@@ -8,7 +8,7 @@ import {
 } from './bulk-deletes.js';
 import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
 import { debug, described } from './debug.js';
-import { DUPLICATE_KEY, isTransient, serverCode } from './driver-errors.js';
+import { isDuplicateOf, isTransient, serverCode } from './driver-errors.js';
 import {
   type IndexError,
   OperationTimeoutError,
@@ -236,7 +236,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
         const update = this.#written(encoded, now);
         await this.#tasks.uniqueIndexTried();
         const written = await this.#stored.writing(sid, expires, () =>
-          upsertLive(() =>
+          upsertLive(this.options.idField, () =>
             sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true }),
           ),
         );
@@ -329,7 +329,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
           }
           const update = this.#lifecycle.ending(Date.now());
           // Two ends of one id never stored can both try to insert it: the loser tries again.
-          await retriedOnDuplicate(() =>
+          await retriedOnDuplicate(this.options.idField, () =>
             sessions.updateOne(this.#byId(only), update, { upsert: true }),
           );
         },
@@ -679,12 +679,15 @@ interface ScannedSession<T extends SessionLike> extends StoredSession<T> {
   readonly document: SessionDocument;
 }
 
-/** Concurrent upserts of one id can both try to insert; the loser tries again and finds the winner's document. */
-async function retriedOnDuplicate<R>(write: () => Promise<R>): Promise<R> {
+/**
+ * Concurrent upserts of one id can both try to insert; the loser tries again and finds the
+ * winner's document. A duplicate on another unique index (one of the application's) is an error.
+ */
+async function retriedOnDuplicate<R>(idField: string, write: () => Promise<R>): Promise<R> {
   try {
     return await write();
   } catch (error) {
-    if (serverCode(error) !== DUPLICATE_KEY) throw error;
+    if (!isDuplicateOf(error, idField)) throw error;
     return write();
   }
 }
@@ -696,12 +699,13 @@ async function retriedOnDuplicate<R>(write: () => Promise<R>): Promise<R> {
  * id is held by an ended session.
  */
 async function upsertLive(
+  idField: string,
   write: () => Promise<UpdateResult>,
 ): Promise<UpdateResult | typeof ENDED> {
   try {
-    return await retriedOnDuplicate(write);
+    return await retriedOnDuplicate(idField, write);
   } catch (error) {
-    if (serverCode(error) !== DUPLICATE_KEY) throw error;
+    if (!isDuplicateOf(error, idField)) throw error;
     return ENDED;
   }
 }

@@ -81,7 +81,7 @@ describe('large deletes go in batches and succeed', { timeout: 20 * 60_000 }, ()
     assert.equal(await raw.countDocuments({}), 0);
   });
 
-  test('destroy() of 40 000 ids deletes exactly those', async (t) => {
+  test('destroy() of 40 000 ids ends exactly those', async (t) => {
     const { repository, raw } = freshRepository();
     t.after(() => repository.close());
     const ids = Array.from({ length: 40_000 }, (_, i) => `gone${i}`);
@@ -98,8 +98,13 @@ describe('large deletes go in batches and succeed', { timeout: 20 * 60_000 }, ()
     await repository.destroy(ids);
     t.diagnostic(`destroy() of 40 000 ids in ${Date.now() - started} ms`);
     assert.deepEqual(
-      (await raw.find({}).toArray()).map((document) => document._id),
+      (await raw.find({ endedAt: { $exists: false } }).toArray()).map((document) => document._id),
       ['kept'],
+    );
+    assert.equal(
+      await raw.countDocuments({ endedAt: { $exists: true }, session: { $exists: false } }),
+      40_000,
+      'each id is kept as ended, with nothing of its session',
     );
   });
 });

@@ -480,7 +480,11 @@ describe("Azure Cosmos DB mode (expiresKey: '_ts')", () => {
     }
     const [read] = sent('find');
     assert.deepEqual(read?.filter, { _id: 's1' }, 'reads find by id alone');
-    assert.deepEqual(read?.projection, { _id: 0, session: 1, expires: 1 }, 'and check expires');
+    assert.deepEqual(
+      read?.projection,
+      { _id: 0, session: 1, expires: 1, endedAt: 1, createdAt: 1 },
+      'and check expires (and whether the session has ended)',
+    );
     const stored = await raw.findOne({ _id: 's1' as never });
     assert.ok(stored !== null && !('_ts' in stored), 'the document holds no _ts of the store');
   });
@@ -608,14 +612,15 @@ describe('lazy touch (touchAfterMs)', () => {
     assert.deepEqual(commands, ['update'], 'past a tenth of 20 s, though far within an hour');
   });
 
-  test('a touch whose cookie has already expired deletes the session, inside the window too', async (t) => {
+  test('a touch whose cookie has already expired ends the session, inside the window too', async (t) => {
     const { repository, raw, commands } = await proxied(t);
     await repository.whenIndexed();
     await repository.set('s1', later(HOUR));
     commands.length = 0;
     await repository.touch('s1', { cookie: { expires: new Date(Date.now() - 1_000) } });
-    assert.deepEqual(commands, ['delete']);
-    assert.equal(await raw.countDocuments({}), 0);
+    assert.deepEqual(commands, ['update']);
+    assert.equal(await raw.countDocuments({ session: { $exists: true } }), 0);
+    assert.equal(await repository.get('s1'), null);
   });
 
   test('touchAfterMs: 0 writes on every touch', async (t) => {
@@ -642,7 +647,7 @@ describe('lazy touch (touchAfterMs)', () => {
     await repository.destroy('s1');
     commands.length = 0;
     await repository.touch('s1', later(HOUR));
-    assert.deepEqual(commands, ['update']);
-    assert.equal(await raw.countDocuments({}), 0);
+    assert.deepEqual(commands, ['update', 'find'], 'the touch, then whether it had ended');
+    assert.equal(await raw.countDocuments({ session: { $exists: true } }), 0);
   });
 });

@@ -415,6 +415,9 @@ describe('shape and size', () => {
       _id: 'hostile',
       session: { cookie: { expires }, text },
       expires,
+      // The audit times every write stores beside the session.
+      createdAt: expires,
+      lastModified: expires,
     });
     const text = 'x'.repeat(MAX_DOCUMENT_BYTES - BSON.calculateObjectSize(documentOf('')));
     assert.equal(BSON.calculateObjectSize(documentOf(text)), MAX_DOCUMENT_BYTES);

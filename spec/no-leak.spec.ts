@@ -222,15 +222,18 @@ const duplicateKeyMessage = (field: string, id: string) =>
   `E11000 duplicate key error collection: app.sessions index: ${field}_1 dup key: { ${field}: "${id}" }`;
 
 describe('driver errors quoting ids and keys', () => {
-  test('a duplicate key on every upsert attempt is an OperationError that quotes no id', async (t) => {
+  // A duplicate on the id's own index means the id is held by an ended session: the write is
+  // refused without an error (spec/session-termination.spec.ts). One on an index of the
+  // application's is an error.
+  test('a duplicate key on another unique index is an OperationError that quotes no id', async (t) => {
     const { store, collection } = storeFor(t, 'duplicate key (E11000 quoting the id)');
     inject(
       t,
       'update',
       collection,
-      refused(11000, 'DuplicateKey', duplicateKeyMessage('_id', SID), {
-        keyPattern: { _id: 1 },
-        keyValue: { _id: SID, [KEY]: VALUE },
+      refused(11000, 'DuplicateKey', duplicateKeyMessage('session.email', SID), {
+        keyPattern: { 'session.email': 1 },
+        keyValue: { 'session.email': SID, [KEY]: VALUE },
       }),
     );
     const error = await rejection('duplicate key (E11000 quoting the id)', () =>
@@ -251,9 +254,9 @@ describe('driver errors quoting ids and keys', () => {
         {
           index: 0,
           code: 11000,
-          errmsg: duplicateKeyMessage('_id', SID),
-          keyPattern: { _id: 1 },
-          keyValue: { _id: SID },
+          errmsg: duplicateKeyMessage('session.email', SID),
+          keyPattern: { 'session.email': 1 },
+          keyValue: { 'session.email': SID },
         },
       ],
     });
@@ -285,6 +288,12 @@ describe('driver errors quoting ids and keys', () => {
       'delete',
       collection,
       refused(13, 'Unauthorized', `not authorized to delete { _id: "${SID}" }`),
+    );
+    inject(
+      t,
+      'update',
+      collection,
+      refused(13, 'Unauthorized', `not authorized to update { _id: "${SID}" }`),
     );
     await rejection('read refused, quoting the id', () => store.get(SID));
     await rejection('read refused, quoting the id', () => store.all());

@@ -544,6 +544,9 @@ describe('size (rule 8)', () => {
       [idField]: sid,
       session: { cookie: { expires }, text },
       [options.expiresKey ?? 'expires']: expires,
+      // The audit times every write stores beside the session.
+      createdAt: expires,
+      lastModified: expires,
     });
     const base = BSON.calculateObjectSize(documentOf(''));
     const given = documentOf('x'.repeat(bytes - base)).session;

@@ -136,6 +136,9 @@ describe('what is stored', () => {
       _id: SID,
       session: { cookie: { expires }, text },
       expires,
+      // The audit times every write stores beside the session.
+      createdAt: expires,
+      lastModified: expires,
     });
     const text = 'x'.repeat(MAX_DOCUMENT_BYTES - BSON.calculateObjectSize(documentOf('')));
     assert.doesNotThrow(() => codecOf(undefined).encode(SID, { cookie: { expires }, text }, NOW));
