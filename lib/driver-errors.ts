@@ -9,7 +9,15 @@ export const DUPLICATE_KEY = 11000;
  * only unique index the store has is the id's.
  */
 export function isDuplicateOf(error: unknown, field: string): boolean {
-  const { code, keyPattern: pattern } = (error ?? {}) as { code?: unknown; keyPattern?: unknown };
+  // A bulk write's error carries the statement's own in `writeErrors`.
+  const failed = (error as { writeErrors?: unknown } | null)?.writeErrors;
+  const first: unknown = Array.isArray(failed) && failed.length > 0 ? failed[0] : error;
+  const { code, keyPattern, err } = (first ?? {}) as {
+    code?: unknown;
+    keyPattern?: unknown;
+    err?: { keyPattern?: unknown };
+  };
+  const pattern = keyPattern ?? err?.keyPattern;
   if (code !== DUPLICATE_KEY) return false;
   if (typeof pattern !== 'object' || pattern === null) return true;
   const keys = Object.keys(pattern);

@@ -21,6 +21,7 @@ import {
 } from './bson-form.js';
 import { called, contentFree } from './content-free-errors.js';
 import { InvalidSessionError, UnreadableSessionError } from './errors.js';
+import { REWRITE_MARK } from './key-shapes.js';
 import type { ResolvedOptions } from './options.js';
 import { isSealed, open, type ResolvedEncryption, seal } from './session-crypto.js';
 import { CREATED_AT, LAST_MODIFIED } from './session-ends.js';
@@ -67,7 +68,7 @@ export interface SessionCodec {
   /**
    * The key a session id is stored under: the id, or `transformId(id)`. Throws
    * `InvalidSessionIdError` (a `TypeError`) for an id, or a transformed id, that is not a
-   * non-empty string.
+   * non-empty string of well-formed UTF-16.
    */
   storedId(sid: unknown): string;
   /** For `set`, given the stored id. Throws `InvalidSessionError` (a `TypeError`) before anything is sent. */
@@ -187,7 +188,7 @@ export function createSessionCodec(options: SessionCodecOptions): SessionCodec {
       if (!isPlainRecord(stored)) {
         throw new UnreadableSessionError(`expected a document or a string, got ${kindOf(stored)}`);
       }
-      return readRecord(stored);
+      return readRecord(unmarked(stored));
     },
     readOptions,
     query: queryForm(options),
@@ -197,6 +198,19 @@ export function createSessionCodec(options: SessionCodecOptions): SessionCodec {
 /** The audit times a write adds beside the session (session-ends.ts), for the size check: any date will do. */
 function auditTimes(date: Date): Record<string, Date> {
   return { [CREATED_AT]: date, [LAST_MODIFIED]: date };
+}
+
+/** The stored session without the marks a write under way may have added (key-shapes.ts). */
+function unmarked(stored: Record<string, unknown>): Record<string, unknown> {
+  const { cookie } = stored;
+  const cookieMarked = isPlainRecord(cookie) && Object.hasOwn(cookie, REWRITE_MARK);
+  if (!Object.hasOwn(stored, REWRITE_MARK) && !cookieMarked) return stored;
+  const { [REWRITE_MARK]: _mark, ...rest } = stored;
+  if (cookieMarked) {
+    const { [REWRITE_MARK]: _cookieMark, ...unmarkedCookie } = cookie;
+    rest.cookie = unmarkedCookie;
+  }
+  return rest;
 }
 
 function queryForm({ serializer, encryption }: SessionCodecOptions): SessionQueryForm {

@@ -1,4 +1,4 @@
-import type { Collection, Db, Document, Filter, MongoClient, UpdateResult } from 'mongodb';
+import type { Collection, Db, Document, Filter, MongoClient } from 'mongodb';
 import {
   DESTROY_LIST_SIZE,
   deleteInBatches,
@@ -18,6 +18,7 @@ import {
 } from './errors.js';
 import { ExpiryPolicy, type IndexSpec, StoredExpiries } from './expiry.js';
 import { ExpiryTasks, type IndexStatus } from './expiry-tasks.js';
+import { KeyShapes, REWRITE_MARK } from './key-shapes.js';
 import { createClient, openCollection } from './mongo-connection.js';
 import {
   type AutoRemoveOption,
@@ -96,6 +97,8 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   readonly #tasks: ExpiryTasks;
   /** Stored expiries the last reads and writes saw, for lazy touch. */
   readonly #stored: StoredExpiries;
+  /** The keys of the sessions the last reads and writes saw, for FerretDB's `$set` (key-shapes.ts). */
+  readonly #shapes = new KeyShapes();
   #client: MongoClient | undefined;
   #db: Db | undefined;
   #collection: Collection<SessionDocument> | undefined;
@@ -206,6 +209,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
         }
         if (state !== 'live') return null;
         if (expires instanceof Date) this.#stored.read(sid, expires, sentAt);
+        this.#shapes.remember(sid, found.session);
         return this.#decode(found.session, id);
       },
       RETRY,
@@ -234,13 +238,15 @@ export class SessionRepository<T extends SessionLike = AnySession> {
         }
         const filter = this.#lifecycle.live(byId, now);
         const update = this.#written(encoded, now);
+        const mark = this.#shapes.sessionChanges(sid, encoded.session) ? 'session' : undefined;
         await this.#tasks.uniqueIndexTried();
         const written = await this.#stored.writing(sid, expires, () =>
           upsertLive(this.options.idField, () =>
-            sessions.updateOne(filter, update, { upsert: true, ignoreUndefined: true }),
+            updated(sessions, filter, update, { mark, upsert: true }),
           ),
         );
         if (written === ENDED) return this.#refuse('set', sid);
+        this.#shapes.remember(sid, encoded.session);
         return written.upsertedCount > 0 ? 'created' : 'updated';
       },
       RETRY,
@@ -275,24 +281,27 @@ export class SessionRepository<T extends SessionLike = AnySession> {
         const filter = this.#unexpired(byId, now);
         const times = this.#lifecycle.written(now);
         const changes: Document = { ...set, ...this.#expiry.expiryFields(expires), ...times.$set };
+        const cookie = set[COOKIE_PATH];
+        const mark = this.#shapes.cookieChanges(sid, cookie) ? COOKIE_PATH : undefined;
         const touched = await this.#stored.writing(sid, expires, async () => {
           try {
-            const updated = await sessions.updateOne(
-              filter,
-              { $set: changes, $min: times.$min },
-              { ignoreUndefined: true },
-            );
-            return updated.matchedCount > 0;
+            const update = { $set: changes, $min: times.$min };
+            return (await updated(sessions, filter, update, { mark })).matchedCount > 0;
           } catch (error) {
             if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
             // The stored session is a string (another store's form, or another serializer's):
             // its cookie cannot be set alone, so the whole session is written in this store's form.
-            const update = this.#written(this.#codec.encode(id, session), now);
-            const replaced = await sessions.updateOne(filter, update, { ignoreUndefined: true });
+            const whole = this.#codec.encode(id, session);
+            const update = this.#written(whole, now);
+            const replaced = await updated(sessions, filter, update, { mark: 'session' });
+            this.#shapes.remember(sid, whole.session);
             return replaced.matchedCount > 0;
           }
         });
-        if (touched) return true;
+        if (touched) {
+          if (cookie !== undefined) this.#shapes.rememberCookie(sid, cookie);
+          return true;
+        }
         // Nothing matched: the session is missing, expired, or ended. Only the last is news.
         this.#stored.forget(sid);
         const found = await sessions.findOne(byId, { projection: this.#lifecycle.projection });
@@ -315,7 +324,10 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   async destroy(sid: string | readonly string[]): Promise<void> {
     const sids: readonly string[] = Array.isArray(sid) ? sid : [sid as string];
     const ids = sids.map((each) => this.#codec.storedId(each));
-    for (const each of sids) this.#stored.forget(each);
+    for (const each of sids) {
+      this.#stored.forget(each);
+      this.#shapes.forget(each);
+    }
     for (let start = 0; start < ids.length; start += DESTROY_LIST_SIZE) {
       const batch = ids.slice(start, start + DESTROY_LIST_SIZE);
       await this.#operation(
@@ -423,6 +435,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    */
   async clear(): Promise<void> {
     this.#stored.clear();
+    this.#shapes.clear();
     await this.#deleteInBatches('clear', {});
   }
 
@@ -671,6 +684,44 @@ export class SessionRepository<T extends SessionLike = AnySession> {
 /** Marks an idempotent operation, which is tried once more on a transient error. */
 const RETRY = true;
 
+/** Where a touch writes the cookie of a session stored as a document. */
+const COOKIE_PATH = 'session.cookie';
+
+/** What an update matched and inserted, from one statement or a marked pair. */
+interface Updated {
+  readonly matchedCount: number;
+  readonly upsertedCount: number;
+}
+
+/**
+ * One update of the document `filter` selects. With `mark` (`'session'` or `'session.cookie'`),
+ * the same command first adds `REWRITE_MARK` to the stored document at that path, if it is one,
+ * so that FerretDB cannot take the new value for the old one (key-shapes.ts): two statements,
+ * in order, over the same filter, so the counts of the second are the counts of both.
+ */
+async function updated(
+  sessions: Collection<SessionDocument>,
+  filter: Filter<Document>,
+  update: Document,
+  { mark, upsert = false }: { readonly mark: string | undefined; readonly upsert?: boolean },
+): Promise<Updated> {
+  const options = { upsert, ignoreUndefined: true };
+  if (mark === undefined) return sessions.updateOne(filter, update, options);
+  const marking = {
+    filter: { ...filter, [mark]: { $type: 'object' } },
+    update: { $set: { [`${mark}.${REWRITE_MARK}`]: true } },
+  };
+  const result = await sessions.bulkWrite(
+    [{ updateOne: marking }, { updateOne: { filter, update, upsert } }],
+    { ordered: true, ignoreUndefined: true },
+  );
+  // The mark matches only where the write does too: the write's own match is either count.
+  return {
+    matchedCount: Math.min(result.matchedCount, 1),
+    upsertedCount: result.upsertedCount,
+  };
+}
+
 /** What `upsertLive` gives when the id is held by an ended session. */
 const ENDED = Symbol('ended');
 
@@ -700,8 +751,8 @@ async function retriedOnDuplicate<R>(idField: string, write: () => Promise<R>): 
  */
 async function upsertLive(
   idField: string,
-  write: () => Promise<UpdateResult>,
-): Promise<UpdateResult | typeof ENDED> {
+  write: () => Promise<Updated>,
+): Promise<Updated | typeof ENDED> {
   try {
     return await retriedOnDuplicate(idField, write);
   } catch (error) {

@@ -1,0 +1,103 @@
+/**
+ * FerretDB 1.x skips a `$set` whose value it finds identical to the stored one, and its test of
+ * identity compares documents value by value, ignoring their keys: a cart going from
+ * `{ sku1: 1 }` to `{ sku2: 1 }` is answered "matched 1, modified 0" and the old cart stays
+ * (`types.Identical` in its handler; its filters compare keys, its `$set` does not).
+ *
+ * So a write whose stored form has other keys than the stored session first marks the stored
+ * session: a statement of the same command adds the key `REWRITE_MARK` to it, which no session
+ * key is stored as (the codec escapes a session's own `%` as `%25`) and which reads drop. The
+ * stored session then has one more key than the new one, which no server can take for identical,
+ * and the write that follows lands. MongoDB applies both statements as asked; the command count
+ * stays one. The shapes of recently read and written sessions are remembered here, so that the
+ * mark is sent only when the keys change (a login adding `user`, a cart changing items), or when
+ * the stored keys are not known.
+ */
+import { createHash } from 'node:crypto';
+import { isPlainRecord } from './bson-form.js';
+
+/** The key a write adds to a stored session before replacing it; never a session's own key as stored. */
+export const REWRITE_MARK = '%';
+
+/** The keys of a session's stored form, at every depth, as a digest; none for a string or a sealed form. */
+export function keyShape(stored: unknown): string | undefined {
+  if (!isPlainRecord(stored)) return undefined;
+  const hash = createHash('sha256');
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      hash.update('[');
+      for (const element of value) walk(element);
+      hash.update(']');
+    } else if (isPlainRecord(value)) {
+      hash.update('{');
+      for (const [key, inner] of Object.entries(value)) {
+        hash.update(`${key.length}:${key}`);
+        walk(inner);
+      }
+      hash.update('}');
+    } else {
+      hash.update('.');
+    }
+  };
+  walk(stored);
+  return hash.digest('base64url');
+}
+
+/** The key shapes of stored sessions, by session id: the session's and its cookie's. */
+export interface StoredShape {
+  readonly session: string | undefined;
+  readonly cookie: string | undefined;
+}
+
+/** Recently seen shapes, the oldest forgotten first past `limit`. */
+export class KeyShapes {
+  readonly #entries = new Map<string, StoredShape>();
+  readonly #limit: number;
+
+  constructor(limit = 10_000) {
+    this.#limit = limit;
+  }
+
+  /** What a read found, or a write stored, under `sid`. */
+  remember(sid: string, stored: unknown): void {
+    const cookie = isPlainRecord(stored) ? stored.cookie : undefined;
+    this.#entries.delete(sid);
+    this.#entries.set(sid, { session: keyShape(stored), cookie: keyShape(cookie) });
+    if (this.#entries.size > this.#limit) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done !== true) this.#entries.delete(oldest.value);
+    }
+  }
+
+  /**
+   * Whether writing `stored` as the session of `sid` needs the mark: its stored form is a
+   * document, and the stored one's keys differ or are not known.
+   */
+  sessionChanges(sid: string, stored: unknown): boolean {
+    const shape = keyShape(stored);
+    return shape !== undefined && this.#entries.get(sid)?.session !== shape;
+  }
+
+  /** The same for a touch's cookie alone. */
+  cookieChanges(sid: string, cookie: unknown): boolean {
+    const shape = keyShape(cookie);
+    return shape !== undefined && this.#entries.get(sid)?.cookie !== shape;
+  }
+
+  /** What a touch stored as the cookie of `sid`; the rest of the session keeps its keys. */
+  rememberCookie(sid: string, cookie: unknown): void {
+    const known = this.#entries.get(sid);
+    const shape = keyShape(cookie);
+    if (known === undefined || known.cookie === shape) return;
+    // The session's own shape includes its cookie's, which changed: it is no longer known.
+    this.#entries.set(sid, { session: undefined, cookie: shape });
+  }
+
+  forget(sid: string): void {
+    this.#entries.delete(sid);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
