@@ -33,6 +33,20 @@ const KEPT_REGEXP_FLAGS = /^[gim]*$/;
 /** Marks an object property the store drops, as JSON and the driver do (`undefined`, functions). */
 export const DROP = Symbol('drop');
 
+/**
+ * Whether `text` is well-formed UTF-16, without a lone surrogate. BSON stores strings as UTF-8,
+ * where a lone surrogate becomes U+FFFD: `'a\uD800'` would be stored, and read back, as
+ * `'a\uFFFD'`. `String.prototype.isWellFormed` is in Node 20 but not in the ES2023 library the
+ * package compiles against (which keeps later APIs out of the code), hence the cast.
+ */
+export function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/** How messages name a string BSON cannot keep, never quoting it. */
+export const NOT_WELL_FORMED =
+  'that is not well-formed UTF-16 (a lone surrogate, which BSON would store as U+FFFD)';
+
 /** Turns a key into one every backend stores, injectively: see docs/serialization.md. */
 export function escapeKey(key: string): string {
   return NEEDS_ESCAPE.test(key) ? key.replace(ESCAPED, (found) => ESCAPES[found] ?? found) : key;
@@ -85,6 +99,7 @@ function refuse(problem: string, depth: number): never {
 export function storedValue(value: unknown, depth: number, state: WalkState): unknown {
   switch (typeof value) {
     case 'string':
+      if (!isWellFormed(value)) refuse(`a string ${NOT_WELL_FORMED}`, depth);
       state.bytes += 5 + 3 * value.length;
       return value;
     case 'boolean':
@@ -131,8 +146,14 @@ function storedObject(value: object, depth: number, state: WalkState, toBSON: bo
   }
   if (isBsonValue(value)) {
     const fixed = FIXED_BSON_BYTES[value._bsontype];
-    if (fixed === undefined) state.exact = true;
-    else state.bytes += fixed;
+    if (fixed !== undefined) {
+      state.bytes += fixed;
+      return value;
+    }
+    state.exact = true;
+    if (!bsonStringsWellFormed(value, [])) {
+      refuse(`a BSON ${value._bsontype} with a string ${NOT_WELL_FORMED}`, depth);
+    }
     return value;
   }
   if (types.isDate(value)) {
@@ -147,6 +168,7 @@ function storedObject(value: object, depth: number, state: WalkState, toBSON: bo
   if (types.isRegExp(value)) {
     if (!KEPT_REGEXP_FLAGS.test(value.flags))
       refuse('a RegExp with flags other than g, i, m', depth);
+    if (!isWellFormed(value.source)) refuse(`a RegExp with a source ${NOT_WELL_FORMED}`, depth);
     state.bytes += 2 + 3 * value.source.length + 3;
     return value;
   }
@@ -183,6 +205,9 @@ export function storedRecord(
     record._bsontype != null || typeof record.toBSON === 'function' ? {} : undefined;
   for (let index = 0; index < keys.length; index += 1) {
     const key = keys[index] as string;
+    // Two keys that differ only in their lone surrogates would even become one, which the
+    // server refuses as a duplicate field.
+    if (!isWellFormed(key)) refuse(`a key ${NOT_WELL_FORMED}`, depth + 1);
     const original = depth === 0 && key === 'cookie' && cookie !== undefined ? cookie : record[key];
     const stored = storedValue(original, depth + 1, state);
     const storedKey = escapeKey(key);
@@ -224,6 +249,27 @@ function isBsonValue(value: object): value is { _bsontype: string } {
     typeof (value as { _bsontype?: unknown })._bsontype === 'string' &&
     typeof Reflect.get(value, BSON_VERSION) === 'number'
   );
+}
+
+/**
+ * Whether the strings the driver writes from one of its values of no fixed size (the source of
+ * a `Code`, a `BSONSymbol`, a `BSONRegExp`, a `DBRef`'s names, and the keys and strings of a
+ * `Code` scope or `DBRef` fields, which it writes as they are) are all well-formed.
+ */
+function bsonStringsWellFormed(value: unknown, ancestors: object[]): boolean {
+  if (typeof value === 'string') return isWellFormed(value);
+  if (typeof value !== 'object' || value === null || ancestors.includes(value)) return true;
+  if (types.isRegExp(value)) return isWellFormed(value.source);
+  if (types.isArrayBufferView(value) || types.isAnyArrayBuffer(value) || types.isDate(value)) {
+    return true;
+  }
+  if (isBsonValue(value) && FIXED_BSON_BYTES[value._bsontype] !== undefined) return true;
+  ancestors.push(value);
+  const wellFormed = Object.entries(value).every(
+    ([key, each]) => isWellFormed(key) && bsonStringsWellFormed(each, ancestors),
+  );
+  ancestors.pop();
+  return wellFormed;
 }
 
 /**

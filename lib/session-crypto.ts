@@ -26,6 +26,7 @@ import {
 } from 'node:crypto';
 import { types } from 'node:util';
 import { BSON } from 'mongodb';
+import { isWellFormed } from './bson-form.js';
 import { describeValue, SessionDecryptionError } from './errors.js';
 
 /** One key of the `encryption` option. */
@@ -81,9 +82,15 @@ export function encryptionOption(value: unknown): ResolvedEncryption | undefined
   const resolved = keys.map((entry: unknown, index) => {
     const name = `encryption.keys[${index}]`;
     const { id, key } = (entry ?? {}) as { id?: unknown; key?: unknown };
-    if (typeof id !== 'string' || id === '' || Buffer.byteLength(id) > MAX_KEY_ID_BYTES) {
+    // A lone surrogate would be stored as U+FFFD: sessions sealed under the key could not find it again.
+    if (
+      typeof id !== 'string' ||
+      id === '' ||
+      Buffer.byteLength(id) > MAX_KEY_ID_BYTES ||
+      !isWellFormed(id)
+    ) {
       throw new TypeError(
-        `Expected \`${name}.id\` to be a string of 1 to ${MAX_KEY_ID_BYTES} bytes, got ${describeValue(id)}`,
+        `Expected \`${name}.id\` to be a well-formed string of 1 to ${MAX_KEY_ID_BYTES} bytes, got ${describeValue(id)}`,
       );
     }
     if (seen.has(id)) {

@@ -8,7 +8,7 @@
  * filter's structure, never a key or a value: a path names session keys.
  */
 import type { Document } from 'mongodb';
-import { isPlainRecord, kindOf, MAX_DOCUMENT_LEVELS } from './bson-form.js';
+import { isPlainRecord, isWellFormed, kindOf, MAX_DOCUMENT_LEVELS } from './bson-form.js';
 import type { SessionQueryForm } from './session-codec.js';
 
 /**
@@ -215,6 +215,7 @@ class Rewriter {
         `Expected the field paths of ${this.#subject} to be session keys separated by dots, got one with an empty key (${at})`,
       );
     }
+    this.#wellFormed(path, 'a field path', at);
     return keys.map(this.#storedKey).join('.');
   }
 
@@ -261,7 +262,7 @@ class Rewriter {
       });
     }
     if (operator === '$not') {
-      if (operand instanceof RegExp) return operand;
+      if (operand instanceof RegExp) return this.#value(operand, at, depth);
       if (isPlainRecord(operand) && Object.keys(operand).length > 0) {
         return this.#condition(operand, at, depth);
       }
@@ -302,13 +303,27 @@ class Rewriter {
       this.#deepen(depth, at);
       return value.map((each: unknown, index) => this.#value(each, `${at}[${index}]`, depth + 1));
     }
+    if (typeof value === 'string') this.#wellFormed(value, 'a string', at);
+    if (value instanceof RegExp) this.#wellFormed(value.source, 'a regular expression', at);
     if (!isPlainRecord(value)) return value;
     this.#deepen(depth, at);
     const stored: Document = {};
     for (const [key, each] of Object.entries(value)) {
+      this.#wellFormed(key, 'a key', at);
       stored[this.#storedKey(key)] = this.#value(each, at, depth + 1);
     }
     return stored;
+  }
+
+  /**
+   * Text the server would receive as UTF-8, where a lone surrogate becomes U+FFFD: `'a\uD800'`
+   * would select the sessions holding `'a\uFFFD'`, which the codec never stores for it.
+   */
+  #wellFormed(text: string, what: string, at: string): void {
+    if (isWellFormed(text)) return;
+    throw new TypeError(
+      `Expected ${what} in ${this.#subject} (${at}) to be well-formed UTF-16, got one with a lone surrogate, which the server would read as U+FFFD`,
+    );
   }
 
   /** Past MongoDB's nesting limit the server would refuse it; a filter that contains itself never ends. */

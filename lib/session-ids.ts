@@ -5,6 +5,7 @@
  */
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { types } from 'node:util';
+import { isWellFormed } from './bson-form.js';
 import { describeValue, InvalidSessionIdError } from './errors.js';
 
 /** Browsers keep cookies of at most 4 096 bytes, so no real session id is longer. */
@@ -13,18 +14,31 @@ export const MAX_SESSION_ID_LENGTH = 4096;
 /** Turns a session id into the key its session is stored under (connect-mongo's `transformId`). */
 export type TransformId = (sid: string) => string;
 
-/** The session id itself, once checked: a non-empty string of at most 4 096 characters. */
+/** The shortest secret `hashSessionId` takes, in bytes: 128 bits, beyond anyone's guessing. */
+const MIN_SECRET_BYTES = 16;
+
+/**
+ * The session id itself, once checked: a non-empty string of at most 4 096 characters, and
+ * well-formed UTF-16. A lone surrogate would be stored (BSON is UTF-8) and hashed (the HMAC
+ * reads UTF-8) as U+FFFD, so `'a\uD800'` would read the session of `'a\uFFFD'`.
+ */
 export function validId(sid: unknown): string {
   if (typeof sid !== 'string' || sid === '' || sid.length > MAX_SESSION_ID_LENGTH) {
     throw new InvalidSessionIdError(sid);
   }
+  if (!isWellFormed(sid)) {
+    throw new InvalidSessionIdError(sid, WELL_FORMED_ID, { got: withLoneSurrogate(sid) });
+  }
   return sid;
 }
 
+const WELL_FORMED_ID =
+  'a session id to be well-formed UTF-16 (a lone surrogate would be stored and hashed as U+FFFD, the character of other ids)';
+
 /**
  * The function from a session id to its stored key: the checked id, or what `transform` makes of
- * it, which must be a non-empty string. Both refusals are `InvalidSessionIdError`s, raised before
- * anything is sent, that describe the value by type only.
+ * it, which must be a non-empty, well-formed string. Both refusals are `InvalidSessionIdError`s,
+ * raised before anything is sent, that describe the value by type and length only.
  */
 export function storedIdOf(transform: TransformId | undefined): (sid: unknown) => string {
   if (transform === undefined) return validId;
@@ -42,11 +56,22 @@ export function storedIdOf(transform: TransformId | undefined): (sid: unknown) =
     if (typeof stored !== 'string' || stored === '') {
       throw new InvalidSessionIdError(stored, TRANSFORM_RESULT);
     }
+    if (!isWellFormed(stored)) {
+      throw new InvalidSessionIdError(stored, WELL_FORMED_RESULT, {
+        got: withLoneSurrogate(stored),
+      });
+    }
     return stored;
   };
 }
 
 const TRANSFORM_RESULT = '`transformId(sid)` to return a non-empty string';
+const WELL_FORMED_RESULT =
+  '`transformId(sid)` to return well-formed UTF-16 (a lone surrogate would be stored as U+FFFD, the character of other ids)';
+
+function withLoneSurrogate(text: string): string {
+  return `a string of length ${text.length} with a lone surrogate`;
+}
 
 /** The `transformId` option, checked at construction. */
 export function transformIdOption(value: unknown): TransformId | undefined {
@@ -60,17 +85,17 @@ export function transformIdOption(value: unknown): TransformId | undefined {
  * A `transformId` that stores each session under the HMAC-SHA-256 of its id with `secret`, in
  * base64url (43 characters): a dump of the collection then holds no usable cookie, and nobody
  * without the secret can tell which stored session belongs to a cookie they hold. Give a long
- * random secret (32 bytes), kept apart from the database; changing it logs everyone out.
- * @throws {TypeError} for a secret that is not a non-empty string, Buffer or Uint8Array.
+ * random secret (32 bytes: `crypto.randomBytes(32)`), kept apart from the database; changing it
+ * logs everyone out. The function it returns refuses, as the store does, an id that is not a
+ * session id (a lone surrogate would hash as U+FFFD: two ids, one hash).
+ * @throws {TypeError} for a secret that is not a string, Buffer or Uint8Array of at least 16
+ * bytes (a string counts in UTF-8 bytes, and must be well-formed UTF-16).
  */
 export function hashSessionId(secret: string | Buffer | Uint8Array): TransformId {
-  const valid =
-    typeof secret === 'string'
-      ? secret !== ''
-      : types.isUint8Array(secret) && (secret as Uint8Array).byteLength > 0;
-  if (!valid) {
+  const problem = secretProblem(secret);
+  if (problem !== undefined) {
     throw new TypeError(
-      `Expected the secret of \`hashSessionId(secret)\` to be a non-empty string, Buffer or Uint8Array, got ${describeValue(secret)}`,
+      `Expected the secret of \`hashSessionId(secret)\` to be a string, Buffer or Uint8Array of at least ${MIN_SECRET_BYTES} bytes (give 32 random bytes: crypto.randomBytes(32)), got ${problem}`,
     );
   }
   // A KeyObject: copied from the caller's buffer, and never printed by `util.inspect`.
@@ -78,6 +103,22 @@ export function hashSessionId(secret: string | Buffer | Uint8Array): TransformId
     typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret,
   );
   return function hashedSessionId(sid: string): string {
-    return createHmac('sha256', key).update(sid, 'utf8').digest('base64url');
+    return createHmac('sha256', key).update(validId(sid), 'utf8').digest('base64url');
   };
+}
+
+/** What is wrong with a `hashSessionId` secret, by kind and size only; undefined when nothing is. */
+function secretProblem(secret: unknown): string | undefined {
+  if (typeof secret === 'string') {
+    // Two secrets differing only in lone surrogates would be one key.
+    if (!isWellFormed(secret)) return withLoneSurrogate(secret);
+    const bytes = Buffer.byteLength(secret, 'utf8');
+    return bytes < MIN_SECRET_BYTES
+      ? `a string of ${bytes} byte${bytes === 1 ? '' : 's'}`
+      : undefined;
+  }
+  if (!types.isUint8Array(secret)) return describeValue(secret);
+  if (secret.byteLength >= MIN_SECRET_BYTES) return undefined;
+  const { byteLength } = secret;
+  return `${Buffer.isBuffer(secret) ? 'a Buffer' : 'a Uint8Array'} of ${byteLength} byte${byteLength === 1 ? '' : 's'}`;
 }

@@ -2,7 +2,7 @@
  * The string forms: the session as one string, by JSON (the `'json'` serializer, and
  * connect-mongo's default form read under the document form) or by a custom serializer.
  */
-import { kindOf, type SessionFields } from './bson-form.js';
+import { isWellFormed, kindOf, NOT_WELL_FORMED, type SessionFields } from './bson-form.js';
 import { contentFree, safely } from './content-free-errors.js';
 import { InvalidSessionError, UnreadableSessionError } from './errors.js';
 import type { SessionSerializer } from './options.js';
@@ -46,6 +46,13 @@ export function stringified(form: StringForm, session: SessionFields): string {
   if (typeof text !== 'string') {
     throw new InvalidSessionError(
       `The session cannot be stored: ${form.name} stringify returned ${kindOf(text)}, not a string`,
+    );
+  }
+  // JSON.stringify escapes lone surrogates (`"\ud800"`), so JSON keeps them exactly; a custom
+  // serializer may not, and its string is stored as UTF-8.
+  if (!isWellFormed(text)) {
+    throw new InvalidSessionError(
+      `The session cannot be stored: ${form.name} stringify returned a string ${NOT_WELL_FORMED}`,
     );
   }
   return text;

@@ -840,3 +840,86 @@ describe('messages', () => {
     }
   });
 });
+
+describe('strings that are not well-formed UTF-16', () => {
+  // BSON is UTF-8: a lone surrogate would be stored as U+FFFD, so that what is read differs.
+  const lone = `${SECRET}\uD800`;
+
+  test('a lone surrogate in a value is refused, naming its depth and quoting nothing', () => {
+    assertRefused(
+      () => storedOf({ a: lone }),
+      /a string that is not well-formed UTF-16 .* at depth 1$/,
+    );
+    assertRefused(
+      () => storedOf({ a: { b: [`\uDC00${SECRET}`] } }),
+      /a string that is not .* at depth 3$/,
+    );
+  });
+
+  test('a lone surrogate in a key is refused, naming the depth of the property it names', () => {
+    assertRefused(
+      () => storedOf({ [lone]: 1 }),
+      /a key that is not well-formed UTF-16 .* at depth 1$/,
+    );
+    assertRefused(() => storedOf({ a: [{ [lone]: 1 }] }), /a key that is not .* at depth 3$/);
+  });
+
+  test('a RegExp source, and the strings of driver values, are checked too', () => {
+    assertRefused(() => storedOf({ r: new RegExp(lone) }), /a RegExp with a source that is not/);
+    for (const [kind, value] of [
+      ['Code', new BSON.Code(lone)],
+      ['Code', new BSON.Code('f()', { [lone]: 1 })],
+      ['Code', new BSON.Code('f()', { a: [{ b: lone }] })],
+      ['BSONSymbol', new BSON.BSONSymbol(lone)],
+      ['BSONRegExp', new BSON.BSONRegExp(lone, 'i')],
+      ['DBRef', new BSON.DBRef(lone, new BSON.ObjectId())],
+      ['DBRef', new BSON.DBRef('c', new BSON.ObjectId(), 'db', { note: lone })],
+    ] as const) {
+      assertRefused(
+        () => storedOf({ v: { w: value } }),
+        new RegExp(`a BSON ${kind} with a string that is not well-formed UTF-16 .* at depth 2$`),
+      );
+    }
+  });
+
+  test('driver values of well-formed strings pass through unchanged', () => {
+    const given = {
+      code: new BSON.Code('f(\u{1F600})', { k: ['\u{1F600}', new BSON.ObjectId()] }),
+      symbol: new BSON.BSONSymbol('\u{1F600}'),
+      binary: new BSON.Binary(Buffer.from('\uD800 as bytes is fine')),
+    };
+    assert.equal(storedOf(given), given);
+  });
+
+  test('a cookie with a lone surrogate is refused by encode and by encodeTouch', () => {
+    const session = { cookie: { expires: IN_AN_HOUR, path: `/${lone}` } };
+    assertRefused(() => storedOf(session), /a string that is not .* at depth 2$/);
+    assertRefused(
+      () => documentCodec.encodeTouch('sid', session, NOW),
+      /a string that is not .* at depth 2$/,
+    );
+  });
+
+  test('astral characters, as surrogate pairs, round-trip exactly through BSON', () => {
+    const given = { '\u{1F600}': '\uD83D\uDE00', list: [{ 'k\u{10FFFF}': '\u{10000}' }] };
+    assert.equal(storedOf(given), given, 'nothing to copy');
+    assert.deepStrictEqual(throughBson(given), given);
+  });
+
+  test("'json' keeps a lone surrogate exactly: JSON.stringify escapes it", () => {
+    const json = codecOf({ serializer: 'json' });
+    const given = { [lone]: [lone, '\u{1F600}'] };
+    const { session: stored } = json.encode('sid', given, NOW);
+    assert.equal(typeof stored, 'string');
+    assert.match(stored as string, /\\ud800/);
+    const bytes = BSON.serialize({ session: stored });
+    assert.deepStrictEqual(json.decode(BSON.deserialize(bytes).session, 'sid'), given);
+  });
+
+  test("a custom serializer's string with a lone surrogate is refused, by encode and encodeTouch", () => {
+    const codec = codecOf({ serializer: { stringify: () => lone, parse: JSON.parse } });
+    const message = /the serializer's stringify returned a string that is not well-formed UTF-16/;
+    assertRefused(() => codec.encode('sid', {}, NOW), message);
+    assertRefused(() => codec.encodeTouch('sid', {}, NOW), message);
+  });
+});

@@ -142,3 +142,56 @@ test('transformId must be a function: a TypeError at construction naming the opt
   const hash = hashSessionId(SECRET);
   assert.equal(resolveOptions({ transformId: hash }).transformId, hash);
 });
+
+test('an id that is not well-formed UTF-16 is refused before transformId sees it, quoting nothing', () => {
+  let calls = 0;
+  const codec = codecWith((sid) => {
+    calls += 1;
+    return sid;
+  });
+  for (const bad of [`${SID}\uD800`, `\uDC00${SID}`, `${SID}\uDE00\uD83D`]) {
+    assertRefusedId(
+      () => codec.storedId(bad),
+      /a session id to be well-formed UTF-16 .*got a string of length \d+ with a lone surrogate/,
+    );
+    assertRefusedId(() => codecWith().storedId(bad), /well-formed UTF-16/);
+  }
+  assert.equal(calls, 0);
+  assert.equal(codec.storedId(`${SID}\u{1F600}`), `${SID}\u{1F600}`, 'a surrogate pair is fine');
+});
+
+test('a transformId returning a string that is not well-formed is an InvalidSessionIdError', () => {
+  const codec = codecWith((sid) => `${sid}\uD800`);
+  assertRefusedId(
+    () => codec.storedId(SID),
+    /`transformId\(sid\)` to return well-formed UTF-16 .*got a string of length 16 with a lone surrogate/,
+  );
+});
+
+test("hashSessionId's function itself refuses an id with a lone surrogate: no two ids share a hash", () => {
+  const hash = hashSessionId(SECRET);
+  assertRefusedId(() => hash(`${SID}\uD800`), /well-formed UTF-16/);
+  assert.notEqual(hash(`${SID}\uFFFD`), hash(`${SID}\u{1F600}`));
+});
+
+for (const [label, secret, got] of [
+  ['a 15-byte string', 's'.repeat(15), /got a string of 15 bytes/],
+  ['a 15-byte Buffer', Buffer.alloc(15, 1), /got a Buffer of 15 bytes/],
+  ['a string of 15 UTF-8 bytes in 8 characters', `${'é'.repeat(7)}s`, /got a string of 15 bytes/],
+] as const) {
+  test(`hashSessionId refuses ${label} as the secret: at least 16 bytes`, () => {
+    assert.throws(
+      () => hashSessionId(secret),
+      (error: unknown) =>
+        error instanceof TypeError &&
+        /at least 16 bytes/.test(error.message) &&
+        got.test(error.message),
+    );
+  });
+}
+
+test('hashSessionId takes a secret of 16 bytes, counting a string in UTF-8', () => {
+  for (const secret of ['s'.repeat(16), 'é'.repeat(8), Buffer.alloc(16, 1), new Uint8Array(16)]) {
+    assert.match(hashSessionId(secret)(SID), /^[A-Za-z0-9_-]{43}$/);
+  }
+});
