@@ -34,6 +34,8 @@ type Step = <R>(run: (sessions: Collection<SessionDocument>) => Promise<R>) => P
  */
 export interface Ending {
   readonly idField: string;
+  /** Now, in the database server's time. */
+  now(): number;
   tombstone(id: string, now: number): Document;
   ending(now: number): UpdateFilter<Document>;
   notEnded(filter: Filter<Document>): Filter<Document>;
@@ -53,7 +55,7 @@ export async function endListed(
   filter: Filter<Document>,
   ending: Ending,
 ): Promise<number> {
-  const now = Date.now();
+  const now = ending.now();
   const { idField } = ending;
   const { deletedCount } = await sessions.deleteMany({ ...filter, [idField]: { $in: ids } });
   const taken = await insertedBut(

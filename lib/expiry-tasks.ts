@@ -9,6 +9,7 @@ import { DUPLICATE_KEY, isTransient, serverCode } from './driver-errors.js';
 import { IndexError, StoreClosedError } from './errors.js';
 import type { ExpiryPolicy, IndexSpec } from './expiry.js';
 import type { AutoRemoveOption } from './options.js';
+import { CLOCK_REFRESH_MS } from './server-clock.js';
 import { warnOnce } from './warnings.js';
 
 /**
@@ -42,6 +43,8 @@ export interface ExpiryBackend {
   changeExpireAfterSeconds(spec: IndexSpec): Promise<void>;
   /** Deletes expired sessions in bounded batches; resolves with how many. */
   deleteExpired(): Promise<number>;
+  /** Measures the database server's clock again (server-clock.ts). */
+  measureClock(): Promise<void>;
 }
 
 export interface ExpiryListeners {
@@ -89,6 +92,7 @@ export class ExpiryTasks {
   #closed = false;
   #sweeping: Promise<number> | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
+  #clockTimer: NodeJS.Timeout | undefined;
   #sweepFailureReported = false;
   /** Settles once the unique index has been tried (or is not wanted): see `uniqueIndexTried`. */
   readonly #uniqueTried: Promise<void>;
@@ -153,6 +157,7 @@ export class ExpiryTasks {
       void this.#ensure('unique', uniqueIndex);
     }
     if (this.#autoRemove === 'interval') this.#scheduleSweep();
+    this.#scheduleClock();
   }
 
   /** Deletes expired sessions now; one sweep at a time: a call during a sweep runs after it. */
@@ -175,6 +180,8 @@ export class ExpiryTasks {
     this.#timers.clear();
     if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
+    if (this.#clockTimer !== undefined) clearTimeout(this.#clockTimer);
+    this.#clockTimer = undefined;
     this.#wake(true);
   }
 
@@ -262,6 +269,18 @@ export class ExpiryTasks {
       void this.#timedSweep();
     }, this.#options.sweepIntervalMs);
     this.#sweepTimer.unref();
+  }
+
+  /** The server's clock is read again every `CLOCK_REFRESH_MS`; a failed reading keeps the last. */
+  #scheduleClock(): void {
+    if (this.#closed) return;
+    this.#clockTimer = setTimeout(() => {
+      this.#backend
+        .measureClock()
+        .catch((error: unknown) => debug('clock: reading it again failed: %s', described(error)))
+        .finally(() => this.#scheduleClock());
+    }, CLOCK_REFRESH_MS);
+    this.#clockTimer.unref();
   }
 
   /** One timed sweep, then the next one interval after it ends: sweeps never overlap. */

@@ -5,6 +5,7 @@
  */
 import type { Document, Filter } from 'mongodb';
 import type { AutoRemoveOption, ResolvedOptions } from './options.js';
+import type { ServerClock } from './server-clock.js';
 
 /**
  * Azure Cosmos DB for MongoDB allows a TTL index only on its system field `_ts` (the time of a
@@ -31,10 +32,13 @@ export class ExpiryPolicy {
   readonly cosmos: boolean;
   /** The mode asked for; `ExpiryTasks.autoRemove` says which one is in effect. */
   readonly autoRemove: AutoRemoveOption;
+  /** The database server's clock, which every expiry decision reads. */
+  readonly clock: ServerClock;
   readonly #touchAfterMs: number;
   readonly #ttl: IndexSpec;
 
-  constructor(options: ResolvedOptions) {
+  constructor(options: ResolvedOptions, clock: ServerClock) {
+    this.clock = clock;
     this.cosmos = options.expiresKey === COSMOS_TTL_FIELD;
     this.field = this.cosmos ? COSMOS_EXPIRY_FIELD : options.expiresKey;
     this.autoRemove = options.autoRemove;
@@ -60,7 +64,7 @@ export class ExpiryPolicy {
    * backends have none, so every read filters. In the Cosmos DB mode a document without the
    * store's date (written by version 5, which wrote `_ts`) is left to Cosmos DB's own TTL.
    */
-  unexpired(filter: Filter<Document>, now = new Date()): Filter<Document> {
+  unexpired(filter: Filter<Document>, now = new Date(this.clock.now())): Filter<Document> {
     const condition = this.cosmos ? { $not: { $lte: now } } : { $gt: now };
     return { ...filter, [this.field]: condition };
   }
@@ -71,13 +75,13 @@ export class ExpiryPolicy {
    * backend serves best (MongoDB from the `_id` index; FerretDB 1.x with SQLite evaluates a filter
    * in SQL only when it is `_id` alone), then checks the expiry it brought back.
    */
-  isLive(stored: unknown, now = Date.now()): boolean {
+  isLive(stored: unknown, now = this.clock.now()): boolean {
     const expired = stored instanceof Date && stored.getTime() <= now;
     return this.cosmos ? !expired : stored instanceof Date && !expired;
   }
 
-  /** The sessions expired by `now`, for the sweep. */
-  expired(now = new Date()): Filter<Document> {
+  /** The sessions expired by `now` in the server's time, for the sweep. */
+  expired(now = new Date(this.clock.now())): Filter<Document> {
     return { [this.field]: { $lte: now } };
   }
 

@@ -4,20 +4,31 @@
  * `{ sku1: 1 }` to `{ sku2: 1 }` is answered "matched 1, modified 0" and the old cart stays
  * (`types.Identical` in its handler; its filters compare keys, its `$set` does not).
  *
- * So a write whose stored form has other keys than the stored session first marks the stored
- * session: a statement of the same command adds the key `REWRITE_MARK` to it, which no session
- * key is stored as (the codec escapes a session's own `%` as `%25`) and which reads drop. The
- * stored session then has one more key than the new one, which no server can take for identical,
- * and the write that follows lands. MongoDB applies both statements as asked; the command count
- * stays one. The shapes of recently read and written sessions are remembered here, so that the
- * mark is sent only when the keys change (a login adding `user`, a cart changing items), or when
- * the stored keys are not known.
+ * So on FerretDB 1.x (its `buildInfo` names a `ferretdbVersion` of 1.x) a write whose stored
+ * form has other keys than the stored session first marks the stored session: a statement of
+ * the same command adds the key `REWRITE_MARK` to it, which no session key is stored as (the
+ * codec escapes a session's own `%` as `%25`) and which reads drop. The stored session then has
+ * one more key than the new one, which FerretDB cannot take for identical, and the write that
+ * follows lands; one command still. The shapes of recently read and written sessions are
+ * remembered, so that the mark is sent only when the keys change (a login adding `user`, a cart
+ * changing items). Where the stored keys are not known, the write goes unmarked, and is sent
+ * again marked only if it found a stored session. Other servers compare keys: nothing changes
+ * there, and nothing is remembered.
  */
 import { createHash } from 'node:crypto';
 import { isPlainRecord } from './bson-form.js';
 
 /** The key a write adds to a stored session before replacing it; never a session's own key as stored. */
 export const REWRITE_MARK = '%';
+
+/** Whether the server answering `buildInfo` with `reply` skips a `$set` of values equal under other keys. */
+export function ignoresKeysInSet(reply: { readonly ferretdbVersion?: unknown }): boolean {
+  const version = reply.ferretdbVersion;
+  return typeof version === 'string' && /^v?1\./.test(version);
+}
+
+/** What a write must do for FerretDB: nothing more, mark first, or see (the keys stored are not known). */
+export type MarkNeed = 'none' | 'mark' | 'unknown';
 
 /** The keys of a session's stored form, at every depth, as a digest; none for a string or a sealed form. */
 export function keyShape(stored: unknown): string | undefined {
@@ -49,17 +60,24 @@ export interface StoredShape {
   readonly cookie: string | undefined;
 }
 
-/** Recently seen shapes, the oldest forgotten first past `limit`. */
+/** Recently seen shapes, the oldest forgotten first past `limit`; off until `enable()`. */
 export class KeyShapes {
   readonly #entries = new Map<string, StoredShape>();
   readonly #limit: number;
+  #enabled = false;
 
   constructor(limit = 10_000) {
     this.#limit = limit;
   }
 
+  /** The server skips `$set`s of values equal under other keys: writes are checked from now on. */
+  enable(): void {
+    this.#enabled = true;
+  }
+
   /** What a read found, or a write stored, under `sid`. */
   remember(sid: string, stored: unknown): void {
+    if (!this.#enabled) return;
     const cookie = isPlainRecord(stored) ? stored.cookie : undefined;
     this.#entries.delete(sid);
     this.#entries.set(sid, { session: keyShape(stored), cookie: keyShape(cookie) });
@@ -69,23 +87,26 @@ export class KeyShapes {
     }
   }
 
-  /**
-   * Whether writing `stored` as the session of `sid` needs the mark: its stored form is a
-   * document, and the stored one's keys differ or are not known.
-   */
-  sessionChanges(sid: string, stored: unknown): boolean {
-    const shape = keyShape(stored);
-    return shape !== undefined && this.#entries.get(sid)?.session !== shape;
+  /** Whether writing `stored` as the session of `sid` needs the mark (see `MarkNeed`). */
+  sessionNeed(sid: string, stored: unknown): MarkNeed {
+    return this.#need(this.#entries.get(sid)?.session, stored);
   }
 
   /** The same for a touch's cookie alone. */
-  cookieChanges(sid: string, cookie: unknown): boolean {
-    const shape = keyShape(cookie);
-    return shape !== undefined && this.#entries.get(sid)?.cookie !== shape;
+  cookieNeed(sid: string, cookie: unknown): MarkNeed {
+    return this.#need(this.#entries.get(sid)?.cookie, cookie);
+  }
+
+  #need(known: string | undefined, stored: unknown): MarkNeed {
+    if (!this.#enabled) return 'none';
+    const shape = keyShape(stored);
+    if (shape === undefined || known === shape) return 'none';
+    return known === undefined ? 'unknown' : 'mark';
   }
 
   /** What a touch stored as the cookie of `sid`; the rest of the session keeps its keys. */
   rememberCookie(sid: string, cookie: unknown): void {
+    if (!this.#enabled) return;
     const known = this.#entries.get(sid);
     const shape = keyShape(cookie);
     if (known === undefined || known.cookie === shape) return;

@@ -1,7 +1,8 @@
 /**
  * How a session's life shows in its stored document: the audit times written beside it in clear
  * (`createdAt`, `lastModified`), and what an ended session leaves behind. Ending a session turns
- * its document into a tombstone, `{ <idField>: id, endedAt, <expiry field>: end of the window }`,
+ * its document into a tombstone, `{ <idField>: id, session: null, endedAt, <expiry field>: end
+ * of the window }` (a `null` session, which version 5 and connect-mongo read as no session),
  * which no read sees and no write of the id gets past: writes of a live session only match
  * documents without `endedAt`, so an upsert that meets a tombstone tries to insert the id again
  * and the id's unique index refuses it (E11000). Plain functions of the resolved options: the
@@ -24,11 +25,13 @@ export const STORED_BESIDE_SESSION = [CREATED_AT, LAST_MODIFIED, ENDED_AT] as co
  */
 const COSMOS_DOCUMENT_TTL = 'ttl';
 
-/** What `SessionLifecycle` needs of the expiry policy (expiry.ts): where the expiry goes. */
+/** What `SessionLifecycle` needs of the expiry policy (expiry.ts): where the expiry goes, and the clock. */
 export interface ExpiryFields {
   /** Whether this is the Cosmos DB mode, where the TTL index is on `_ts`. */
   readonly cosmos: boolean;
   expiryFields(expires: Date): Document;
+  /** The database server's clock. */
+  readonly clock: { now(): number };
 }
 
 /** What `SessionLifecycle` reads of the resolved options. */
@@ -70,6 +73,11 @@ export class SessionLifecycle {
     return { ...filter, [ENDED_AT]: { $exists: false } };
   }
 
+  /** Now, in the database server's time: when an ending happens. */
+  now(): number {
+    return this.#expiry.clock.now();
+  }
+
   /**
    * What a document read with the `projection` fields is: `'ended'`, a tombstone; `'outlived'`, a
    * session past its absolute lifetime, to be ended; or `'live'`.
@@ -106,14 +114,14 @@ export class SessionLifecycle {
    */
   ending(now: number): UpdateFilter<Document> {
     return {
-      $set: this.#ended(now),
-      $unset: { session: '', [CREATED_AT]: '', [LAST_MODIFIED]: '' },
+      $set: { session: null, ...this.#ended(now) },
+      $unset: { [CREATED_AT]: '', [LAST_MODIFIED]: '' },
     };
   }
 
   /** The tombstone of `id` as a whole document, for an insert. */
   tombstone(id: string, now: number): Document {
-    return { [this.idField]: id, ...this.#ended(now) };
+    return { [this.idField]: id, session: null, ...this.#ended(now) };
   }
 
   /** A tombstone's fields: when it ended, and the end of the window as its expiry. */

@@ -18,7 +18,7 @@ import {
 } from './errors.js';
 import { ExpiryPolicy, type IndexSpec, StoredExpiries } from './expiry.js';
 import { ExpiryTasks, type IndexStatus } from './expiry-tasks.js';
-import { KeyShapes, REWRITE_MARK } from './key-shapes.js';
+import { ignoresKeysInSet, KeyShapes, REWRITE_MARK } from './key-shapes.js';
 import { createClient, openCollection } from './mongo-connection.js';
 import {
   type AutoRemoveOption,
@@ -26,6 +26,7 @@ import {
   resolveOptions,
   type SessionRepositoryOptions,
 } from './options.js';
+import { ServerClock } from './server-clock.js';
 import { createSessionCodec, type EncodedSession, type SessionCodec } from './session-codec.js';
 import { readCursor } from './session-cursor.js';
 import { CREATED_AT, handleOf, LAST_MODIFIED, SessionLifecycle } from './session-ends.js';
@@ -110,7 +111,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     this.#ownsClient = source.kind === 'uri';
     this.#codec = createSessionCodec(this.options);
     this.#listeners = listeners;
-    this.#expiry = new ExpiryPolicy(this.options);
+    this.#expiry = new ExpiryPolicy(this.options, new ServerClock());
     this.#lifecycle = new SessionLifecycle(this.options, this.#expiry);
     this.#stored = new StoredExpiries(this.options.touchAfterMs);
     this.#tasks = this.#expiryTasks();
@@ -197,15 +198,13 @@ export class SessionRepository<T extends SessionLike = AnySession> {
         const sentAt = Date.now();
         const found = await sessions.findOne(filter, options);
         const expires: unknown = found?.[field];
-        if (found === null || !this.#expiry.isLive(expires)) return null;
-        const state = this.#lifecycle.state(found, sentAt);
+        const now = this.#clock.now();
+        if (found === null || !this.#expiry.isLive(expires, now)) return null;
+        const state = this.#lifecycle.state(found, now);
         if (state === 'outlived') {
           // Past its absolute lifetime: ended now, so that no request still running stores it again.
           this.#stored.forget(sid);
-          await sessions.updateOne(
-            this.#lifecycle.notEnded(filter),
-            this.#lifecycle.ending(sentAt),
-          );
+          await sessions.updateOne(this.#lifecycle.notEnded(filter), this.#lifecycle.ending(now));
         }
         if (state !== 'live') return null;
         if (expires instanceof Date) this.#stored.read(sid, expires, sentAt);
@@ -225,12 +224,14 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   async set(sid: string, session: T): Promise<SetOutcome> {
     const id = this.#codec.storedId(sid);
     const byId = this.#byId(id);
-    const encoded = this.#codec.encode(id, session);
-    const { expires } = encoded;
+    const local = this.#codec.encode(id, session);
     return this.#operation(
       'set',
       async (sessions) => {
-        const now = Date.now();
+        // Once connected: the server's clock has been read.
+        const encoded = this.#serverTimed(local);
+        const { expires } = encoded;
+        const now = this.#clock.now();
         if (expires.getTime() <= now) {
           this.#stored.forget(sid);
           await sessions.updateOne(this.#lifecycle.notEnded(byId), this.#lifecycle.ending(now));
@@ -238,12 +239,17 @@ export class SessionRepository<T extends SessionLike = AnySession> {
         }
         const filter = this.#lifecycle.live(byId, now);
         const update = this.#written(encoded, now);
-        const mark = this.#shapes.sessionChanges(sid, encoded.session) ? 'session' : undefined;
+        const need = this.#shapes.sessionNeed(sid, encoded.session);
+        const write = (mark: string | undefined) =>
+          updated(sessions, filter, update, { mark, upsert: true });
         await this.#tasks.uniqueIndexTried();
         const written = await this.#stored.writing(sid, expires, () =>
-          upsertLive(this.options.idField, () =>
-            updated(sessions, filter, update, { mark, upsert: true }),
-          ),
+          upsertLive(this.options.idField, async () => {
+            const first = await write(need === 'mark' ? 'session' : undefined);
+            // It found a stored session whose keys were not known: FerretDB may have kept it.
+            if (need === 'unknown' && first.upsertedCount === 0) return write('session');
+            return first;
+          }),
         );
         if (written === ENDED) return this.#refuse('set', sid);
         this.#shapes.remember(sid, encoded.session);
@@ -263,16 +269,18 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   async touch(sid: string, session: T): Promise<boolean> {
     const id = this.#codec.storedId(sid);
     const byId = this.#byId(id);
-    const { set, expires } = this.#codec.encodeTouch(id, session);
-    const now = Date.now();
-    if (!this.#expiry.touchNeeded(this.#stored.recall(sid, now), expires, now)) {
+    const local = this.#codec.encodeTouch(id, session);
+    const { set } = local;
+    const wanted = this.#serverTimed(local).expires;
+    if (!this.#expiry.touchNeeded(this.#stored.recall(sid), wanted, this.#clock.now())) {
       if (this.#gate.closed) throw new StoreClosedError();
       return false;
     }
     return this.#operation(
       'touch',
       async (sessions) => {
-        const now = Date.now();
+        const { expires } = this.#serverTimed(local);
+        const now = this.#clock.now();
         if (expires.getTime() <= now) {
           this.#stored.forget(sid);
           await sessions.updateOne(this.#lifecycle.notEnded(byId), this.#lifecycle.ending(now));
@@ -282,7 +290,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
         const times = this.#lifecycle.written(now);
         const changes: Document = { ...set, ...this.#expiry.expiryFields(expires), ...times.$set };
         const cookie = set[COOKIE_PATH];
-        const mark = this.#shapes.cookieChanges(sid, cookie) ? COOKIE_PATH : undefined;
+        const mark = this.#shapes.cookieNeed(sid, cookie) === 'none' ? undefined : COOKIE_PATH;
         const touched = await this.#stored.writing(sid, expires, async () => {
           try {
             const update = { $set: changes, $min: times.$min };
@@ -339,7 +347,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
             await endListed(sessions, batch, {}, this.#lifecycle);
             return;
           }
-          const update = this.#lifecycle.ending(Date.now());
+          const update = this.#lifecycle.ending(this.#clock.now());
           // Two ends of one id never stored can both try to insert it: the loser tries again.
           await retriedOnDuplicate(this.options.idField, () =>
             sessions.updateOne(this.#byId(only), update, { upsert: true }),
@@ -363,7 +371,8 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    *   the sessions it selected before are destroyed, then `destroyWhere` rejects with its error.
    * - A filter over session fields (`{ 'user.id': 42 }`, `{ views: { $gte: 3 } }`, `$and`,
    *   `$or`, `$nor` of such) is sent to the server, rewritten onto the stored `session` field,
-   *   and deletes in batches of `DELETE_BATCH_SIZE` as a sweep does. It is checked first: a
+   *   and its matches end in lists of `DESTROY_LIST_SIZE`, their ids read first (only the
+   *   ids: no session is read here). It is checked first: a
    *   `TypeError`, before anything is sent, for a malformed filter, one naming other fields or
    *   running code (`$where`, `$expr`), an empty one, an `undefined` value, and where the stored
    *   form cannot be queried (a string `serializer`, or `encryption`: use a predicate).
@@ -387,6 +396,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
       return this.#endSelected(predicate, chosen, query ?? {});
     }
     const query = storedSessionFilter(filter, this.#codec.query);
+    await this.#gate.whenOpen();
     return endMatching(
       this.#unexpired(query),
       (step) => this.#operation('destroyWhere', step),
@@ -525,7 +535,40 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   async #connect(): Promise<Collection<SessionDocument>> {
     const client = await this.#connectedClient();
     this.#collection ??= openCollection(client, this.options);
+    // Before any operation: expiry is decided in the server's time from the first one on.
+    await this.#measureClock(this.#collection).catch((error: unknown) => {
+      debug('clock: hello failed (%s); the offset stays as it was', described(error));
+    });
+    await this.#learnQuirks(this.#collection).catch((error: unknown) => {
+      debug('buildInfo failed (%s); the server is taken for MongoDB', described(error));
+    });
     return this.#collection;
+  }
+
+  /** What the server does differently from MongoDB that the writes must allow for (key-shapes.ts). */
+  async #learnQuirks(sessions: Collection<SessionDocument>): Promise<void> {
+    const reply = await sessions.db.command({ buildInfo: 1 });
+    if (ignoresKeysInSet(reply)) {
+      debug('FerretDB 1.x: writes whose keys change mark the stored session first');
+      this.#shapes.enable();
+    }
+  }
+
+  /** Reads the server's clock from `hello` (see server-clock.ts). */
+  async #measureClock(sessions: Collection<SessionDocument>): Promise<void> {
+    const sentAt = Date.now();
+    const reply = await sessions.db.command({ hello: 1 });
+    this.#clock.observe(reply.localTime, sentAt, Date.now());
+  }
+
+  /** What the database server's clock reads, as measured. */
+  get #clock(): ServerClock {
+    return this.#expiry.clock;
+  }
+
+  /** An encoded session or touch whose expiry, reckoned by this process's clock, is in the server's time. */
+  #serverTimed<E extends { readonly expires: Date }>(encoded: E): E {
+    return { ...encoded, expires: this.#clock.toServer(encoded.expires) };
   }
 
   async #connectedClient(): Promise<MongoClient> {
@@ -556,7 +599,12 @@ export class SessionRepository<T extends SessionLike = AnySession> {
               index: { keyPattern: key, ...options },
             });
           }),
-        deleteExpired: () => this.#deleteInBatches('deleteExpired', this.#expiry.expired()),
+        deleteExpired: async () => {
+          // What has expired is reckoned once the server's clock has been read.
+          await this.#gate.whenOpen();
+          return this.#deleteInBatches('deleteExpired', this.#expiry.expired());
+        },
+        measureClock: () => this.#gate.run('hello', (sessions) => this.#measureClock(sessions)),
       },
       { indexFailed: this.#listeners.indexFailed, sweepFailed: this.#listeners.sweepFailed },
     );
@@ -654,7 +702,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   }
 
   /** `filter`, restricted to sessions neither expired nor ended at `now`. */
-  #unexpired(filter: Filter<Document>, now = Date.now()): Filter<Document> {
+  #unexpired(filter: Filter<Document>, now = this.#clock.now()): Filter<Document> {
     return this.#lifecycle.live(this.#expiry.unexpired(filter, new Date(now)), now);
   }
 

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ExpiryPolicy, StoredExpiries } from '../lib/expiry.js';
 import { resolveOptions, type SessionRepositoryOptions } from '../lib/options.js';
+import { ServerClock } from '../lib/server-clock.js';
 
 const policy = (options: SessionRepositoryOptions = {}) =>
-  new ExpiryPolicy(resolveOptions(options));
+  new ExpiryPolicy(resolveOptions(options), new ServerClock());
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 

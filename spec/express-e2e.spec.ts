@@ -165,7 +165,7 @@ test('regenerate ends the old session: its document keeps no data, and the old c
 
   assert.notEqual(loggedIn.id, original.id);
   const ended = await app.document(original.id);
-  assert.equal(ended?.session, undefined, 'nothing of the old session is stored');
+  assert.equal(ended?.session, null, 'nothing of the old session is stored');
   assert.ok(ended?.endedAt instanceof Date, 'the old id is kept as ended');
   assert.equal((await app.document(loggedIn.id))?.session.user, 'ada');
   const replay = new HttpClient(app.url);
@@ -188,7 +188,7 @@ test('destroy ends the session: its document keeps no data, and the cookie no lo
 
   assert.equal(response.status, 200);
   const ended = await app.document(id);
-  assert.equal(ended?.session, undefined, 'nothing of the session is stored');
+  assert.equal(ended?.session, null, 'nothing of the session is stored');
   assert.ok(ended?.endedAt instanceof Date, 'the id is kept as ended');
   assert.match(response.setCookies.join('\n'), /^connect\.sid=;/m);
   assert.equal(browser.cookie(COOKIE), undefined);

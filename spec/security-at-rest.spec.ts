@@ -138,7 +138,7 @@ async function loginRegenerateLogout(
   const raw = database.db.collection<Document>(collection);
   // The ids of stored sessions; `everyId` includes the records of ended ids (logins regenerate).
   const storedIds = async () =>
-    (await raw.find({ session: { $exists: true } }).toArray()).map((document) => document._id);
+    (await raw.find({ session: { $ne: null } }).toArray()).map((document) => document._id);
   const everyId = async () => (await raw.find({}).toArray()).map((document) => document._id);
 
   await json(browser, 'POST', '/login');

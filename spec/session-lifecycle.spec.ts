@@ -103,7 +103,7 @@ describe('absolute lifetime', () => {
     ]);
     const stored = await raw.findOne({ _id: 'busy' });
     assert.ok(stored?.endedAt instanceof Date, 'the read that found it too old ended it');
-    assert.equal(stored?.session, undefined, 'and nothing of the session is left');
+    assert.equal(stored?.session, null, 'and nothing of the session is left');
   });
 
   test('set and touch never move the creation time', async (t) => {
