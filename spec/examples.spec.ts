@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { useSpecDatabase } from './support/database.js';
-import { HttpClient } from './support/http.js';
+import { HttpClient, sessionIdOf } from './support/http.js';
 import { type Finished, runProgram } from './support/programs.js';
 import { ROOT } from './support/sandbox.js';
 
@@ -23,18 +23,35 @@ const EXAMPLE_DATABASES = [
   'example_v5_style',
   'example_repository',
   'example_mongoose',
+  'example_account_page',
 ];
 
+/** A device's entry in the account page's list (examples/account-page.mjs). */
+interface Device {
+  readonly handle: string;
+  readonly current: boolean;
+  readonly createdAt: string | null;
+  readonly lastActiveAt: string | null;
+  readonly expires: string;
+}
+
+/**
+ * Runs an example; an app gets `onPort` called with a browser, and a way to open more browsers
+ * (each with a cookie jar of its own) on the same app.
+ */
 async function run(
   file: string,
-  onPort?: (browser: HttpClient) => Promise<void>,
+  onPort?: (browser: HttpClient, newBrowser: () => HttpClient) => Promise<void>,
 ): Promise<Finished> {
   const args = file.endsWith('.ts') ? ['--import', 'tsx', file] : [file];
   const result = await runProgram(args, {
     env: { MONGODB_URI: database.uri, PORT: '0' },
     timeoutMs: 30_000,
     portPattern: LISTENING,
-    onPort: async (port) => onPort?.(new HttpClient(`http://127.0.0.1:${port}`)),
+    onPort: async (port) => {
+      const newBrowser = () => new HttpClient(`http://127.0.0.1:${port}`);
+      await onPort?.(newBrowser(), newBrowser);
+    },
   });
   const printed = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
   assert.equal(result.signal, null, `${file} ended by itself or on SIGTERM\n${printed}`);
@@ -54,6 +71,7 @@ test.afterEach(async () => {
 test('every file of examples/ is run by this spec', async () => {
   const files = (await readdir(join(ROOT, 'examples'))).sort();
   assert.deepEqual(files, [
+    'account-page.mjs',
     'express-app.ts',
     'express-v5-style.cjs',
     'mongoose.mjs',
@@ -72,9 +90,16 @@ test('express-app.ts (npm start) counts visits in a stored session, logs in and 
     assert.equal(stored, 1, 'one session is stored');
     const logout = await browser.post('/logout');
     assert.equal(logout.status, 302, 'log out redirects');
+    const sessions = database.client.db('example_app').collection('sessions');
     assert.equal(
-      await database.client.db('example_app').collection('sessions').countDocuments(),
+      await sessions.countDocuments({ endedAt: { $exists: false } }),
       0,
+      'no session is left',
+    );
+    assert.equal(
+      await sessions.countDocuments({ endedAt: { $exists: true } }),
+      1,
+      'the id is kept as ended, so that a request still running cannot store the session again',
     );
   });
 });
@@ -114,4 +139,91 @@ test("mongoose.mjs: the store shares mongoose's client, and mongoose still works
   const { stdout } = await run('examples/mongoose.mjs');
   assert.match(stdout, /session sid-1 belongs to ann/);
   assert.match(stdout, /after store\.close\(\): mongoose has 1 user\(s\)/);
+});
+
+/** Logs `browser` in as `user` on the account page example, and gives its list of devices. */
+async function logIn(browser: HttpClient, user: string): Promise<Device[]> {
+  const login = await browser.post(`/login?user=${user}`);
+  assert.equal(login.status, 200, `logging in as ${user} answers 200 (${login.body})`);
+  return devicesOf(browser);
+}
+
+async function devicesOf(browser: HttpClient): Promise<Device[]> {
+  const response = await browser.get('/devices');
+  assert.equal(response.status, 200, `the list of devices answers 200 (${response.body})`);
+  return JSON.parse(response.body) as Device[];
+}
+
+function currentHandle(devices: readonly Device[]): string {
+  const current = devices.filter((device) => device.current);
+  assert.equal(current.length, 1, 'exactly one device of the list is the current one');
+  return current[0]?.handle ?? '';
+}
+
+test('account-page.mjs lists a user’s devices, signs out one of them, then every other one', async () => {
+  await run('examples/account-page.mjs', async (laptop, newBrowser) => {
+    const phone = newBrowser();
+    const tablet = newBrowser();
+    const phoneHandle = currentHandle(await logIn(phone, 'ann'));
+    const tabletHandle = currentHandle(await logIn(tablet, 'ann'));
+    const devices = await logIn(laptop, 'ann');
+    const laptopHandle = currentHandle(devices);
+
+    assert.deepEqual(
+      devices.map((device) => device.handle).sort(),
+      [laptopHandle, phoneHandle, tabletHandle].sort(),
+      'the list holds the three devices, each once',
+    );
+    for (const device of devices) {
+      assert.match(device.handle, /^[\w-]{22}$/, 'a handle is 128 bits in base64url');
+      assert.ok(device.createdAt !== null && device.lastActiveAt !== null, 'times are known');
+      assert.ok(Date.parse(device.expires) > Date.now(), 'each device expires in the future');
+    }
+    assert.equal(
+      JSON.stringify(devices).includes(sessionIdOf(laptop.cookie('connect.sid'))),
+      false,
+      'the list shows no session id',
+    );
+
+    const one = await laptop.post(`/devices/${phoneHandle}/sign-out`);
+    assert.deepEqual(JSON.parse(one.body), { signedOut: 1 }, 'one device is signed out');
+    assert.equal((await phone.get('/devices')).status, 401, 'the phone is logged out');
+    assert.deepEqual(
+      (await devicesOf(laptop)).map((device) => device.handle).sort(),
+      [laptopHandle, tabletHandle].sort(),
+      'the phone is gone from the list',
+    );
+
+    const others = await laptop.post('/devices/sign-out-others');
+    assert.deepEqual(JSON.parse(others.body), { signedOut: 1 }, 'the tablet is signed out');
+    assert.equal((await tablet.get('/devices')).status, 401, 'the tablet is logged out');
+    const left = await devicesOf(laptop);
+    assert.deepEqual(
+      left.map((device) => [device.handle, device.current]),
+      [[laptopHandle, true]],
+      'only the current device is left',
+    );
+
+    assert.equal((await laptop.post('/logout')).status, 200, 'logging out answers 200');
+    assert.equal((await laptop.get('/devices')).status, 401, 'the laptop is logged out');
+    const sessions = database.client.db('example_account_page').collection('sessions');
+    assert.equal(
+      await sessions.countDocuments({ endedAt: { $exists: false } }),
+      0,
+      'no session of ann is left',
+    );
+  });
+});
+
+test("account-page.mjs: a handle of another user's device signs nothing out", async () => {
+  await run('examples/account-page.mjs', async (ann, newBrowser) => {
+    const bob = newBrowser();
+    const bobHandle = currentHandle(await logIn(bob, 'bob'));
+    const annDevices = await logIn(ann, 'ann');
+    assert.equal(annDevices.length, 1, "ann's list holds her own device only");
+
+    const attempt = await ann.post(`/devices/${bobHandle}/sign-out`);
+    assert.deepEqual(JSON.parse(attempt.body), { signedOut: 0 }, 'nothing is signed out');
+    assert.equal(currentHandle(await devicesOf(bob)), bobHandle, 'bob is still logged in');
+  });
 });
