@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { hashSessionId, type SessionLike, SessionRepository } from '../lib/index.js';
+import type { SessionData } from 'express-session';
+import { hashSessionId, MongoDBStore, type SessionLike, SessionRepository } from '../lib/index.js';
 import type { SessionRepositoryOptions } from '../lib/options.js';
 import { commandsDuring, useSpecDatabase } from './support/database.js';
 
@@ -342,4 +343,41 @@ describe("a user's devices", () => {
       assert.equal(await repository.length(), 4, 'nothing ended');
     });
   }
+});
+
+describe('the store’s forms', () => {
+  test('listWhere, handleOf and destroyWhere with a selection, as promises and with callbacks', async (t) => {
+    collectionCount += 1;
+    const store = new MongoDBStore({
+      client: database.client,
+      databaseName: database.databaseName,
+      collection: `lifecycle_${collectionCount}`,
+      autoRemove: 'disabled',
+      manageIndexes: false,
+    });
+    t.after(() => store.close());
+    const cookie = inAnHour();
+    for (const device of ['laptop', 'phone', 'tablet']) {
+      await store.set(`ann-${device}`, { cookie, user: 'ann' } as unknown as SessionData);
+    }
+    const listed = await store.listWhere({ user: 'ann' });
+    assert.equal(listed.length, 3);
+    const viaCallback = await new Promise<number>((resolve, reject) =>
+      store.listWhere({ user: 'ann' }, (error, items) =>
+        error ? reject(error) : resolve(items.length),
+      ),
+    );
+    assert.equal(viaCallback, 3);
+    const phone = store.handleOf('ann-phone');
+    assert.ok(listed.some((item) => item.handle === phone));
+    const ended = await new Promise<number>((resolve, reject) =>
+      store.destroyWhere({ user: 'ann' }, { only: phone }, (error, count) =>
+        error ? reject(error) : resolve(count),
+      ),
+    );
+    assert.equal(ended, 1);
+    const current = store.handleOf('ann-laptop');
+    assert.equal(await store.destroyWhere({ user: 'ann' }, { except: current }), 1);
+    assert.deepEqual(await store.ids(), ['ann-laptop']);
+  });
 });
