@@ -506,5 +506,6 @@ function put(target: Record<string, unknown>, key: string, value: unknown): void
 function describeType(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (Buffer.isBuffer(value)) return 'a Buffer';
-  return `a ${typeof value}`;
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }

@@ -15,7 +15,7 @@ import {
   SessionRepository,
 } from './session-repository.js';
 import { installedStoreBase, type StoreBase } from './store-base.js';
-import { type MongoDBStoreEvents, withEvents } from './store-events.js';
+import { emitEvent, type MongoDBStoreEvents, withEvents } from './store-events.js';
 
 /** A session as `all()` yields it: version 5's stored document, `{ <idField>: sid, session, <expiresKey>: Date }`. */
 export type StoredSessionDocument = {
@@ -186,7 +186,8 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
           indexFailed: (error) => process.nextTick(() => this.#report(error)),
           sweepFailed: (error) =>
             process.nextTick(() => this.#report(reported('deleteExpired', error))),
-          refused: (sid, operation) => process.nextTick(() => this.emit('refused', sid, operation)),
+          refused: (sid, operation) =>
+            process.nextTick(() => emitEvent(this, 'refused', sid, operation)),
         },
       );
       this.options = optionsView(this.repository.options);
@@ -217,7 +218,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     get(sid: string, callback?: Callback<SessionData | null>) {
       return callbackify(async () => {
         const session = await this.repository.get(sid);
-        this.emit('get', sid);
+        emitEvent(this, 'get', sid);
         return session;
       }, callback);
     }
@@ -231,11 +232,11 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
         if (outcome === 'refused') return;
         // A session whose cookie had already expired is deleted rather than stored.
         if (outcome === 'deleted') {
-          this.emit('destroy', sid);
+          emitEvent(this, 'destroy', sid);
           return;
         }
-        this.emit(outcome === 'created' ? 'create' : 'update', sid);
-        this.emit('set', sid);
+        emitEvent(this, outcome === 'created' ? 'create' : 'update', sid);
+        emitEvent(this, 'set', sid);
       }, callback);
     }
 
@@ -243,7 +244,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     override touch(sid: string, session: SessionData, callback: Callback<void>): void;
     override touch(sid: string, session: SessionData, callback?: Callback<void>) {
       return callbackify(async () => {
-        if (await this.repository.touch(sid, session)) this.emit('touch', sid, session);
+        if (await this.repository.touch(sid, session)) emitEvent(this, 'touch', sid, session);
       }, callback);
     }
 
@@ -253,7 +254,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
       return callbackify(async () => {
         await this.repository.destroy(sid);
         if (this.listenerCount('destroy') === 0) return;
-        for (const each of Array.isArray(sid) ? sid : [sid]) this.emit('destroy', each);
+        for (const each of Array.isArray(sid) ? sid : [sid]) emitEvent(this, 'destroy', each);
       }, callback);
     }
 
@@ -331,8 +332,8 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     /** On every successful connection attempt: the first, or a recovery after failed ones. */
     #connected(): void {
       if (this.repository.closed) return;
-      this.emit('connected');
-      this.emit('connect');
+      emitEvent(this, 'connected');
+      emitEvent(this, 'connect');
     }
 
     /**
@@ -349,16 +350,13 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
         this.#report(error);
         return;
       }
-      if (this.listenerCount('error') > 0) this.emit('error', error);
+      emitEvent(this, 'error', error);
       onReady(error);
     }
 
     /** An `error` event where someone listens; a process warning where nobody does. */
     #report(error: SessionStoreError): void {
-      if (this.listenerCount('error') > 0) {
-        this.emit('error', error);
-        return;
-      }
+      if (emitEvent(this, 'error', error)) return;
       process.emitWarning(`connect-mongodb-session: ${error.message}`, {
         code: 'SESSION_STORE_ERROR',
       });

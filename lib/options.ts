@@ -1,10 +1,12 @@
 import type { MongoClient, MongoClientOptions, WriteConcernSettings } from 'mongodb';
+import { describeValue } from './errors.js';
 import {
   LEGACY_OPTION_WARNING_CODE,
   legacyOptionsWarning,
   translateConnectionOptions,
   translateUriOptions,
 } from './legacy-driver-options.js';
+import { printableDriverOptions, printedWithoutSecrets } from './loggable-options.js';
 import {
   assertNoConnectMongoNames,
   checkOptionNames,
@@ -171,7 +173,11 @@ export type ClientSource =
       readonly clientPromise: () => Promise<MongoClient>;
     };
 
-/** Options after defaults and validation; frozen, and the only form the layers below read. */
+/**
+ * Options after defaults and validation; frozen, and the only form the layers below read. Printed
+ * (`util.inspect`, `console.log`) or serialised (`JSON.stringify`), it shows no credentials: see
+ * loggable-options.ts.
+ */
 export interface ResolvedOptions {
   /** Where the client comes from: one made from `uri`, `client`, or `clientPromise` (as a function). */
   readonly source: ClientSource;
@@ -262,7 +268,7 @@ export function resolveOptions(given: SessionRepositoryOptions | null = {}): Res
   }
 
   const databaseName = optionalDatabaseName(options.databaseName);
-  return Object.freeze({
+  return frozenForPrinting({
     source: resolveSource(options),
     databaseName,
     collection: collectionName(options.collection ?? 'sessions', databaseName),
@@ -314,6 +320,15 @@ export function resolveOptions(given: SessionRepositoryOptions | null = {}): Res
   });
 }
 
+/**
+ * Frozen, and printed or serialised without credentials: `uri` and `client`, when there, are
+ * getters that `console.dir` does not call (see loggable-options.ts).
+ */
+function frozenForPrinting<T extends object>(options: T): T {
+  const secret = ['uri', 'client'].filter((field) => Object.hasOwn(options, field));
+  return Object.freeze(printedWithoutSecrets(options, secret as Array<keyof T & string>));
+}
+
 /** The numeric options, which version 5 also took as numeric strings (`expires: '60000'`). */
 const NUMERIC_OPTIONS = [
   'expires',
@@ -335,9 +350,8 @@ const AUTO_REMOVE_MODES = ['native', 'interval', 'disabled'] as const;
 function asVersion5Did(given: unknown): SessionRepositoryOptions {
   if (!given) return {};
   if (typeof given !== 'object') {
-    throw new TypeError(
-      `Expected options to be an object, got \`${String(given)}\` (${typeof given})`,
-    );
+    // Not quoted: a connection string given in place of the options holds its password.
+    throw new TypeError(`Expected options to be an object, got ${describeValue(given)}`);
   }
   const options: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(given)) {
@@ -368,10 +382,10 @@ export interface StoreOptionsView
   readonly expires: number;
 }
 
-/** The resolved options under version 5's names, frozen. */
+/** The resolved options under version 5's names, frozen, and printed without credentials. */
 export function optionsView(resolved: ResolvedOptions): StoreOptionsView {
   const { source } = resolved;
-  return Object.freeze({
+  return frozenForPrinting({
     uri: source.kind === 'uri' ? source.uri : undefined,
     connectionOptions: source.kind === 'uri' ? source.connectionOptions : undefined,
     databaseName: resolved.databaseName ?? null,
@@ -408,11 +422,11 @@ function resolveSource(options: SessionRepositoryOptions): ResolvedOptions['sour
     if (typeof options.client?.db !== 'function') {
       throw new TypeError(`Expected \`client\` to be a MongoClient, got ${typeof options.client}`);
     }
-    return Object.freeze({ kind: 'client', client: options.client });
+    return frozenForPrinting({ kind: 'client', client: options.client });
   }
   const { clientPromise } = options;
   if (typeof clientPromise === 'function') {
-    return Object.freeze({ kind: 'clientPromise', clientPromise });
+    return frozenForPrinting({ kind: 'clientPromise', clientPromise });
   }
   if (clientPromise !== undefined) {
     if (typeof clientPromise?.then !== 'function') {
@@ -423,7 +437,7 @@ function resolveSource(options: SessionRepositoryOptions): ResolvedOptions['sour
     // Handled here, so that a promise rejecting before the first operation is not an unhandled
     // rejection; the connection attempt still sees (and reports) the rejection.
     clientPromise.catch(() => undefined);
-    return Object.freeze({ kind: 'clientPromise', clientPromise: () => clientPromise });
+    return frozenForPrinting({ kind: 'clientPromise', clientPromise: () => clientPromise });
   }
   const uri = nonEmptyString('uri', options.uri ?? DEFAULT_URI);
   if (!/^mongodb(\+srv)?:\/\//.test(uri)) {
@@ -443,12 +457,12 @@ function resolveSource(options: SessionRepositoryOptions): ResolvedOptions['sour
     const warning = legacyOptionsWarning(translation, source);
     if (warning !== undefined) warnOnce(warning, LEGACY_OPTION_WARNING_CODE, 'DeprecationWarning');
   }
-  return Object.freeze({
+  return frozenForPrinting({
     kind: 'uri',
     uri: fromUri.uri,
-    connectionOptions: withServerSelectionTimeout(
-      fromUri.uri,
-      fromObject.options as MongoClientOptions,
+    // A copy, never the caller's object: its secrets are getters, and print blanked.
+    connectionOptions: printableDriverOptions(
+      withServerSelectionTimeout(fromUri.uri, fromObject.options as MongoClientOptions),
     ),
   });
 }
@@ -512,10 +526,26 @@ function collectionName(value: unknown, databaseName: string | undefined): strin
 function nonEmptyString(name: string, value: unknown): string {
   if (typeof value !== 'string' || value === '') {
     throw new TypeError(
-      `Expected \`${name}\` to be a non-empty string, got \`${String(value)}\` (${typeof value})`,
+      `Expected \`${name}\` to be a non-empty string, got ${received(name, value)}`,
     );
   }
   return value;
+}
+
+/**
+ * Options whose value can hold a secret: a connection string's password (a `URL` object's too),
+ * a password among the client options, a client's credentials. Their refusals never quote it.
+ */
+const SECRET_OPTIONS: ReadonlySet<string> = new Set([
+  'uri',
+  'connectionOptions',
+  'client',
+  'clientPromise',
+]);
+
+/** A received value as a refusal shows it: quoted, but for the options that can hold a secret. */
+function received(name: string, value: unknown): string {
+  return SECRET_OPTIONS.has(name) ? describeValue(value) : `\`${String(value)}\` (${typeof value})`;
 }
 
 /** A top-level field name: no dots (they would address a nested field) and no leading `$`. */
@@ -577,9 +607,7 @@ function nonNegativeInteger(name: string, value: unknown, max: number, unit: str
 function optionalObject<T extends object>(name: string, value: T | undefined): T | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null) {
-    throw new TypeError(
-      `Expected \`${name}\` to be an object, got \`${String(value)}\` (${typeof value})`,
-    );
+    throw new TypeError(`Expected \`${name}\` to be an object, got ${received(name, value)}`);
   }
   return value;
 }

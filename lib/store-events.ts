@@ -2,11 +2,15 @@ import { EventEmitter } from 'node:events';
 import type { SessionData } from 'express-session';
 import type { SessionStoreError } from './errors.js';
 import type { StoreBase } from './store-base.js';
+import { LISTENER_ERROR_WARNING_CODE, warnOnce } from './warnings.js';
 
 /**
  * The events a `MongoDBStore` emits, with the arguments its listeners get. The per-operation
  * events come after the operation succeeded, never after a failure, and have connect-mongo's
- * names and arguments.
+ * names and arguments. A listener that throws, or returns a promise that rejects, changes
+ * nothing: the operation resolves (or calls back) as it would have, the other listeners still
+ * run, and the error becomes a process warning with code `SESSION_STORE_LISTENER_ERROR` (see
+ * `emitEvent`).
  */
 export interface MongoDBStoreEvents {
   /** Connected: the first time, or again after failed attempts. */
@@ -64,4 +68,103 @@ export function withEvents(Base: StoreBase): StoreBase {
     if (descriptor !== undefined) Object.defineProperty(EmittingStore.prototype, name, descriptor);
   }
   return EmittingStore;
+}
+
+/** What `emitEvent` needs of a store: its listeners, as an `EventEmitter` keeps them. */
+export type ListenerSource = Pick<EventEmitter, 'rawListeners'>;
+
+/**
+ * Calls every listener of `event` with `args`, as `emit` does, but apart: a listener that throws,
+ * or returns a promise that rejects, neither stops the others nor reaches the caller, so that no
+ * listener can change what an operation resolves or calls back, call a callback twice or take the
+ * process down. Its error becomes a process warning (`SESSION_STORE_LISTENER_ERROR`, see
+ * `warnListenerError`). Returns whether `event` had listeners, as `emit` does.
+ *
+ * The listeners are called rather than `emit`, since `emit` stops at the first that throws and
+ * leaves an async listener's rejection unhandled. `once` listeners come as `rawListeners` gives
+ * them, wrapped, and calling the wrapper removes them as `emit` would.
+ */
+export function emitEvent<E extends keyof MongoDBStoreEvents>(
+  store: ListenerSource,
+  event: E,
+  ...args: MongoDBStoreEvents[E]
+): boolean {
+  const listeners = store.rawListeners(event);
+  for (const listener of listeners) {
+    try {
+      const returned: unknown = Reflect.apply(listener, store, args);
+      if (isThenable(returned)) {
+        returned.then(undefined, (error: unknown) =>
+          warnListenerError(event, listener, error, 'rejected'),
+        );
+      }
+    } catch (error) {
+      warnListenerError(event, listener, error, 'threw');
+    }
+  }
+  return listeners.length > 0;
+}
+
+/**
+ * The warning for a listener's error: the event, the listener's function name and the error's
+ * class, never its message, which may quote the session id or, from a `touch` listener, the
+ * session. Once per process for each event, name and class, so that a listener failing on every
+ * request does not flood the log. The error itself is the warning's `listenerError`, unprinted,
+ * for an application's `process.on('warning')` handler.
+ */
+function warnListenerError(
+  event: string,
+  listener: unknown,
+  error: unknown,
+  how: 'threw' | 'rejected',
+): void {
+  const name = functionName((listener as { listener?: unknown }).listener ?? listener);
+  const which = name === undefined ? 'a listener' : `a listener (\`${name}\`)`;
+  const what =
+    how === 'threw'
+      ? `threw ${kindOf(error)}`
+      : `returned a promise that rejected with ${kindOf(error)}`;
+  warnOnce(
+    `connect-mongodb-session: ${which} of the \`${event}\` event ${what}; the store went on as if it had not, and the operation's outcome is unchanged. Catch errors in the listener (the error is this warning's \`listenerError\`); this warning shows once.`,
+    LISTENER_ERROR_WARNING_CODE,
+    'Warning',
+    { listenerError: error },
+  );
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/** A function's name where it is an identifier: names are the application's code, not its data. */
+function functionName(listener: unknown): string | undefined {
+  const name = typeof listener === 'function' ? safely(() => listener.name) : undefined;
+  return typeof name === 'string' && /^[\w$]{1,64}$/.test(name) ? name : undefined;
+}
+
+/** An error by its class name only (`a TypeError`); anything else thrown by its type (`a string`). */
+function kindOf(error: unknown): string {
+  if (error instanceof Error) {
+    const name = safely(() => error.name);
+    return withArticle(typeof name === 'string' && /^\w{1,64}$/.test(name) ? name : 'Error');
+  }
+  if (error === null || error === undefined) return String(error);
+  return withArticle(typeof error);
+}
+
+function withArticle(noun: string): string {
+  return `${/^[aeiou]/i.test(noun) ? 'an' : 'a'} ${noun}`;
+}
+
+/** What `read` gives, or `undefined` where it throws (a getter of the application's). */
+function safely(read: () => unknown): unknown {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
 }

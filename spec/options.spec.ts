@@ -252,3 +252,20 @@ test('a client passed in is used as it is', () => {
   const repository = new SessionRepository({ client });
   assert.equal(repository.client, client);
 });
+
+test("connectionOptions resolve to a copy with the same values, the caller's object untouched", () => {
+  const auth = { username: 'alice', password: 'pw' };
+  const given = { auth, appName: 'shop' };
+  const { source } = resolveOptions({ connectionOptions: given });
+  assert.ok(source.kind === 'uri');
+  assert.notEqual(source.connectionOptions, given);
+  assert.deepEqual(source.connectionOptions, {
+    auth: { username: 'alice', password: 'pw' },
+    appName: 'shop',
+    serverSelectionTimeoutMS: 3000,
+  });
+  assert.deepEqual(given, { auth: { username: 'alice', password: 'pw' }, appName: 'shop' });
+  assert.equal(Object.getOwnPropertyDescriptor(auth, 'password')?.value, 'pw');
+  const client = new MongoClient(source.uri, source.connectionOptions);
+  assert.equal(client.options.credentials?.password, 'pw', 'the driver reads the copy in full');
+});
