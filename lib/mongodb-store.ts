@@ -36,7 +36,10 @@ export type ConnectCallback = (error?: Error) => void;
 /** The constructor callback as version 5's types (`@types/connect-mongodb-session`) declared it. */
 export type Version5ConnectCallback = (error: Error) => void;
 
-/** An express-session store backed by a `SessionRepository`. */
+/**
+ * An express-session store backed by a `SessionRepository`; @fastify/session takes it too, with
+ * or without express-session installed.
+ */
 export interface MongoDBStore extends Store {
   /** The promise-native repository every method delegates to. */
   readonly repository: SessionRepository<SessionData>;
@@ -56,6 +59,11 @@ export interface MongoDBStore extends Store {
 
   get(sid: string): Promise<SessionData | null>;
   get(sid: string, callback: Callback<SessionData | null>): void;
+  /**
+   * Stores the session. A session of @fastify/session's that it read and left unmodified (it
+   * saves one on every request, `rolling` being its default) only has its expiry moved, as
+   * express-session's `touch` would: lazy touch may skip the write, and the event is `touch`.
+   */
   set(sid: string, session: SessionData): Promise<void>;
   set(sid: string, session: SessionData, callback: Callback<void>): void;
   touch(sid: string, session: SessionData): Promise<void>;
@@ -227,6 +235,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     set(sid: string, session: SessionData, callback: Callback<void>): void;
     set(sid: string, session: SessionData, callback?: Callback<void>) {
       return callbackify(async () => {
+        if (readAndUnmodified(session)) return this.#touch(sid, session);
         const outcome = await this.repository.set(sid, session);
         // An ended session: the repository's `refused` listener has emitted `refused`.
         if (outcome === 'refused') return;
@@ -243,9 +252,11 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     override touch(sid: string, session: SessionData): Promise<void>;
     override touch(sid: string, session: SessionData, callback: Callback<void>): void;
     override touch(sid: string, session: SessionData, callback?: Callback<void>) {
-      return callbackify(async () => {
-        if (await this.repository.touch(sid, session)) emitEvent(this, 'touch', sid, session);
-      }, callback);
+      return callbackify(() => this.#touch(sid, session), callback);
+    }
+
+    async #touch(sid: string, session: SessionData): Promise<void> {
+      if (await this.repository.touch(sid, session)) emitEvent(this, 'touch', sid, session);
     }
 
     destroy(sid: string | string[]): Promise<void>;
@@ -371,8 +382,27 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
   return defined;
 }
 
-/** The store class on the installed express-session (a clear error at construction without it). */
+/**
+ * The store class on the installed express-session's `Store`; where express-session cannot be
+ * resolved, on an event emitter, for @fastify/session (see `installedStoreBase`).
+ */
 export const MongoDBStore: MongoDBStoreConstructor = defineMongoDBStore(installedStoreBase());
+
+/**
+ * Whether @fastify/session is saving a session it read from the store and did not modify: what
+ * express-session would `touch`. @fastify/session saves on every request (`rolling`, its
+ * default) and never calls `touch`; its sessions say whether their fields changed since they
+ * were read (`isModified()`). It also saves new sessions unmodified (`saveUninitialized`, its
+ * default, and `regenerate()`), which have to be stored: a new session holds no field but its
+ * cookie until it is modified, so a session holding others was read. (A stored session holding
+ * nothing but its cookie cannot be told from a new one, and is written on each save.)
+ */
+function readAndUnmodified(session: SessionData): boolean {
+  if (typeof session !== 'object' || session === null) return false;
+  const { isModified } = session as { isModified?: unknown };
+  if (typeof isModified !== 'function' || isModified.call(session) !== false) return false;
+  return Object.keys(session).some((key) => key !== 'cookie');
+}
 
 /** What the store reports is always one of its own errors; anything else is wrapped. */
 function reported(operation: string, error: unknown): SessionStoreError {

@@ -35,24 +35,37 @@ export function storeBaseOf(sessionModule: SessionModule): StoreBase {
 }
 
 /**
- * express-session's `Store` when express-session is installed. Without it, a stand-in whose
- * constructor explains what to do, so that the package (and `SessionRepository`) still loads.
+ * express-session's `Store` where express-session can be resolved from this package; otherwise
+ * an event emitter, which is all that @fastify/session (which takes express-session's stores but
+ * does not need express-session) asks of a store's base. Only express-session itself missing
+ * selects the stand-in: an installed express-session that fails to load is an error.
  */
 export function installedStoreBase(): StoreBase {
+  const fromHere = createRequire(import.meta.url);
+  let path: string;
   try {
-    const required = createRequire(import.meta.url)('express-session') as SessionModule;
-    return storeBaseOf(required);
+    path = fromHere.resolve('express-session');
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'MODULE_NOT_FOUND') throw error;
-    return MissingExpressSession as unknown as StoreBase;
+    // Typed as express-session's `Store`: a store is used through the methods the store class
+    // defines, and its instances are event emitters either way (see `StoreWithoutExpressSession`).
+    return StoreWithoutExpressSession as unknown as StoreBase;
   }
+  return storeBaseOf(fromHere(path) as SessionModule);
 }
 
-class MissingExpressSession extends EventEmitter {
-  constructor() {
-    super();
+/**
+ * The base where express-session cannot be resolved: an event emitter, as express-session's
+ * `Store` is. Of the methods that `Store` adds for express-session's own use (`regenerate`,
+ * `load`, `createSession`), which nothing calls where express-session is missing, only
+ * `createSession` is here: should express-session be installed where this package cannot
+ * resolve it, and use the store after all, the first stored session it loads fails with an error
+ * that says what to do rather than with `store.createSession is not a function`.
+ */
+class StoreWithoutExpressSession extends EventEmitter {
+  createSession(): never {
     throw new Error(
-      'MongoDBStore needs express-session: install it (npm install express-session), or pass your session module to the default export',
+      "connect-mongodb-session could not resolve express-session, so its MongoDBStore is not an express-session Store: install express-session beside it, or build the store class on your express-session with `require('connect-mongodb-session')(session)`",
     );
   }
 }

@@ -11,7 +11,8 @@
  *   are changed: the connection string `'mongodb://127.0.0.1:27017/'` becomes the test server's,
  *   and `databaseName: 'myapp'` (or `.db('myapp')`) a database of the block's own, dropped
  *   afterwards; any other `mongodb://` address fails the block. Each `process.env.NAME` a block
- *   reads is set to 32 random bytes in base64, as a secret would be. `app.listen(3000)` listens on a free loopback port
+ *   reads is set to 32 random bytes in base64, as a secret would be. `app.listen(3000)` (or
+ *   Fastify's `await app.listen({ port: 3000 });`) listens on a free loopback port
  *   instead; the spec then sends `GET /`, expects 200, and stops the process. A block must exit
  *   with 0 within 30 s; a few run at once.
  * - An HTML comment on the line before a block, `<!-- output: /regex/flags -->`, is matched
@@ -50,6 +51,8 @@ const DOCS_URI = "'mongodb://127.0.0.1:27017/'";
 const DOCS_DATABASE = "databaseName: 'myapp'";
 const DOCS_DB_CALL = ".db('myapp')";
 const LISTEN = 'app.listen(3000)';
+/** Fastify's form: `await app.listen({ port: 3000 })`, on a free loopback port here too. */
+const FASTIFY_LISTEN = 'await app.listen({ port: 3000 });';
 const PORT_LINE = 'docs-block-port=';
 
 interface CodeBlock {
@@ -178,6 +181,10 @@ function onTestServer(block: CodeBlock, databaseName: string): string {
     .replaceAll(DOCS_DATABASE, `databaseName: '${databaseName}'`)
     .replaceAll(DOCS_DB_CALL, `.db('${databaseName}')`)
     .replaceAll(
+      FASTIFY_LISTEN,
+      `await app.listen({ port: 0, host: '127.0.0.1' }); console.log('${PORT_LINE}' + app.server.address().port);`,
+    )
+    .replaceAll(
       LISTEN,
       `(globalThis.docsServer = app.listen(0, '127.0.0.1', () => console.log('${PORT_LINE}' + globalThis.docsServer.address().port)))`,
     );
@@ -199,7 +206,7 @@ async function runCodeBlock(t: TestContext, block: CodeBlock, index: number): Pr
   await writeFile(file, onTestServer(block, databaseName));
   t.after(() => rm(file, { force: true }));
 
-  const listens = block.source.includes(LISTEN);
+  const listens = block.source.includes(LISTEN) || block.source.includes(FASTIFY_LISTEN);
   const secrets = [...block.source.matchAll(/process\.env\.([A-Z_][A-Z0-9_]*)/g)].map(
     ([, name]) => [name ?? '', randomBytes(32).toString('base64')] as const,
   );

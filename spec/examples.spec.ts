@@ -1,14 +1,15 @@
 /**
  * Every program under examples/ runs here against the test server (`MONGODB_URI`), as a user
- * runs it: the Express apps on a free port (`PORT=0`), answering a browser that keeps its
- * cookie, then stopped with SIGTERM; the others to their end. They import the package by its
- * name, so the build (`npm run build`) comes first.
+ * runs it: the Express and Connect apps on a free port (`PORT=0`), answering a browser that
+ * keeps its cookie, then stopped with SIGTERM; the others to their end. They import the package
+ * by its name, so the build (`npm run build`) comes first.
  */
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { Document } from 'mongodb';
 import { useSpecDatabase } from './support/database.js';
 import { HttpClient, sessionIdOf } from './support/http.js';
 import { type Finished, runProgram } from './support/programs.js';
@@ -24,6 +25,7 @@ const EXAMPLE_DATABASES = [
   'example_repository',
   'example_mongoose',
   'example_account_page',
+  'example_connect_passport',
 ];
 
 /** A device's entry in the account page's list (examples/account-page.mjs). */
@@ -36,12 +38,12 @@ interface Device {
 }
 
 /**
- * Runs an example; an app gets `onPort` called with a browser, and a way to open more browsers
- * (each with a cookie jar of its own) on the same app.
+ * Runs an example; an app gets `onPort` called with a browser, a way to open more browsers
+ * (each with a cookie jar of its own) on the same app, and the app's address.
  */
 async function run(
   file: string,
-  onPort?: (browser: HttpClient, newBrowser: () => HttpClient) => Promise<void>,
+  onPort?: (browser: HttpClient, newBrowser: () => HttpClient, url: string) => Promise<void>,
 ): Promise<Finished> {
   const args = file.endsWith('.ts') ? ['--import', 'tsx', file] : [file];
   const result = await runProgram(args, {
@@ -49,8 +51,9 @@ async function run(
     timeoutMs: 30_000,
     portPattern: LISTENING,
     onPort: async (port) => {
-      const newBrowser = () => new HttpClient(`http://127.0.0.1:${port}`);
-      await onPort?.(newBrowser(), newBrowser);
+      const url = `http://127.0.0.1:${port}`;
+      const newBrowser = () => new HttpClient(url);
+      await onPort?.(newBrowser(), newBrowser, url);
     },
   });
   const printed = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
@@ -72,6 +75,7 @@ test('every file of examples/ is run by this spec', async () => {
   const files = (await readdir(join(ROOT, 'examples'))).sort();
   assert.deepEqual(files, [
     'account-page.mjs',
+    'connect-passport.mjs',
     'express-app.ts',
     'express-v5-style.cjs',
     'mongoose.mjs',
@@ -225,5 +229,81 @@ test("account-page.mjs: a handle of another user's device signs nothing out", as
     const attempt = await ann.post(`/devices/${bobHandle}/sign-out`);
     assert.deepEqual(JSON.parse(attempt.body), { signedOut: 0 }, 'nothing is signed out');
     assert.equal(currentHandle(await devicesOf(bob)), bobHandle, 'bob is still logged in');
+  });
+});
+
+interface FormReply {
+  readonly status: number;
+  readonly location: string | null;
+  readonly body: string;
+}
+
+/**
+ * Posts an HTML form as a browser does, with `browser`'s cookies, and keeps the cookies the
+ * answer sets in its jar (HttpClient sends no bodies).
+ */
+async function postForm(
+  browser: HttpClient,
+  url: string,
+  path: string,
+  form: Record<string, string>,
+): Promise<FormReply> {
+  const cookie = browser.cookie('connect.sid');
+  const response = await fetch(new URL(path, url), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(cookie === undefined ? {} : { cookie: `connect.sid=${cookie}` }),
+    },
+    body: new URLSearchParams(form),
+  });
+  for (const header of response.headers.getSetCookie()) {
+    const pair = header.split(';', 1)[0] ?? '';
+    const separator = pair.indexOf('=');
+    browser.setCookie(pair.slice(0, separator), pair.slice(separator + 1));
+  }
+  return {
+    status: response.status,
+    location: response.headers.get('location'),
+    body: await response.text(),
+  };
+}
+
+test('connect-passport.mjs: login regenerates the session id, /profile needs the login, logout ends the session', async () => {
+  await run('examples/connect-passport.mjs', async (browser, newBrowser, url) => {
+    const sessions = database.client.db('example_connect_passport').collection('sessions');
+    assert.equal((await browser.get('/')).body, 'Views before logging in: 1');
+    const anonymous = sessionIdOf(browser.cookie('connect.sid'));
+    assert.equal((await browser.get('/profile')).status, 401, 'the profile needs a login');
+    const wrong = await postForm(browser, url, '/login', { username: 'ann', password: 'wrong' });
+    assert.equal(wrong.status, 401, 'a wrong password logs nobody in');
+
+    const login = await postForm(browser, url, '/login', {
+      username: 'ann',
+      password: 'correct horse',
+    });
+
+    assert.deepEqual([login.status, login.location], [302, '/profile'], login.body);
+    const loggedIn = sessionIdOf(browser.cookie('connect.sid'));
+    assert.notEqual(loggedIn, anonymous, 'login gives a new session id');
+    const ended = await sessions.findOne({ _id: anonymous } as Document);
+    assert.ok(ended?.endedAt instanceof Date, 'the session id from before the login has ended');
+    assert.equal(ended?.session, null);
+    const profile = await browser.get('/profile');
+    assert.deepEqual([profile.status, profile.body], [200, 'Logged in as ann']);
+    const stolen = newBrowser();
+    stolen.setCookie('connect.sid', browser.cookie('connect.sid') ?? '');
+
+    const logout = await browser.post('/logout');
+
+    assert.deepEqual([logout.status, logout.headers.location], [302, '/']);
+    assert.equal((await browser.get('/profile')).status, 401, 'the browser is logged out');
+    assert.equal((await stolen.get('/profile')).status, 401, 'the logged-in cookie opens nothing');
+    const stillIn = await sessions.countDocuments({
+      endedAt: { $exists: false },
+      'session.passport.user': { $exists: true },
+    });
+    assert.equal(stillIn, 0, 'no live session holds a login');
   });
 });

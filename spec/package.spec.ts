@@ -1,6 +1,7 @@
 /**
  * The built package as users consume it: `require` (dist/index.cjs) and `import` (dist/index.js),
- * both resolved through the package's self-reference. Run `npm run build` first (`npm test` does).
+ * both resolved through the package's self-reference, and the koa entry (dist/koa.cjs and
+ * dist/koa.js). Run `npm run build` first (`npm test` does).
  * The two are separate builds of lib/, each with its own classes: what they share is the list of
  * exports (values and types) and `instanceof` on the error classes, which recognise each other.
  */
@@ -174,6 +175,81 @@ test('the named MongoDBStore of both builds is built on the installed express-se
   assert.deepEqual(report.storeExtendsExpressSessionStore, [true, true]);
 });
 
+interface KoaEntryPoints {
+  readonly requireResolved: string;
+  readonly importResolved: string;
+  readonly requireNames: readonly string[];
+  readonly importNames: readonly string[];
+  /** The packages of `packages` in the module cache after loading the koa entry both ways. */
+  readonly loadedByKoaEntry: readonly string[];
+  /** The same after loading the package entry too: what shows that the check sees them. */
+  readonly loadedByPackageEntry: readonly string[];
+}
+
+// Runs in the package's directory. Whatever loads express-session or koa (CommonJS packages, even
+// when an ES module loads them through createRequire) leaves them in the module cache.
+const KOA_ENTRY_SCRIPT = `
+import { createRequire } from 'node:module';
+import { sep } from 'node:path';
+const require = createRequire(process.cwd() + '/');
+const packages = ['express-session', 'koa', 'koa-session'];
+const loaded = () => packages.filter((name) =>
+  Object.keys(require.cache).some((file) => file.includes(sep + 'node_modules' + sep + name + sep)));
+const cjs = require('${PACKAGE}/koa');
+const esm = await import('${PACKAGE}/koa');
+const loadedByKoaEntry = loaded();
+await import('${PACKAGE}');
+process.stdout.write(JSON.stringify({
+  requireResolved: require.resolve('${PACKAGE}/koa'),
+  importResolved: import.meta.resolve('${PACKAGE}/koa'),
+  requireNames: Object.keys(cjs).sort(),
+  importNames: Object.keys(esm).sort(),
+  loadedByKoaEntry,
+  loadedByPackageEntry: loaded(),
+}));
+`;
+
+let koaEntryPointsRun: Promise<KoaEntryPoints> | undefined;
+
+function koaEntryPoints(): Promise<KoaEntryPoints> {
+  koaEntryPointsRun ??= runNode<KoaEntryPoints>(KOA_ENTRY_SCRIPT, ROOT);
+  return koaEntryPointsRun;
+}
+
+test('the koa entry resolves to dist/koa.cjs through require and dist/koa.js through import, each exporting koaStore', async () => {
+  const report = await koaEntryPoints();
+
+  assert.equal(report.requireResolved, join(ROOT, 'dist', 'koa.cjs'));
+  assert.equal(report.importResolved, pathToFileURL(join(ROOT, 'dist', 'koa.js')).href);
+  assert.deepEqual(report.requireNames, ['koaStore']);
+  assert.deepEqual(report.importNames, ['koaStore']);
+});
+
+test('the koa entry loads neither express-session nor koa nor koa-session', async () => {
+  const report = await koaEntryPoints();
+
+  assert.deepEqual(report.loadedByKoaEntry, []);
+  assert.deepEqual(report.loadedByPackageEntry, ['express-session'], 'the check sees a load');
+});
+
+test('dist/koa.d.ts and dist/koa.d.cts declare the same names, types included', () => {
+  const esm = join(ROOT, 'dist', 'koa.d.ts');
+  const cjs = join(ROOT, 'dist', 'koa.d.cts');
+  const program = ts.createProgram([esm, cjs], {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    noEmit: true,
+    skipLibCheck: true,
+    types: ['node'],
+  });
+  const imported = declaredNames(program, esm);
+
+  assert.deepEqual(declaredNames(program, cjs), imported);
+  for (const name of ['koaStore', 'KoaStore', 'KoaStoreOptions', 'KoaSession']) {
+    assert.ok(imported.includes(name), `${name} is not declared`);
+  }
+});
+
 /** The names, types included, that a declaration file exports (through `export =` for a .d.cts). */
 function declaredNames(program: ts.Program, file: string): string[] {
   const source = program.getSourceFile(file);
@@ -213,34 +289,59 @@ interface WithoutExpressSession {
   readonly importDefault: string;
   readonly requireType: string;
   readonly repositoryClassTypes: readonly [string, string];
-  readonly storeError: { readonly name: string; readonly message: string } | null;
+  readonly stores: {
+    readonly errors: readonly string[];
+    readonly emitters: readonly [boolean, boolean];
+    readonly closed: readonly [boolean, boolean];
+  };
   readonly repositoryCollection: string;
   readonly repositoryClosed: boolean;
+  readonly koa: {
+    readonly types: readonly [string, string];
+    readonly storeCollection: string;
+    readonly closed: boolean;
+  };
 }
 
 // Runs in a directory whose node_modules holds the built package, mongodb and p-queue only.
 const WITHOUT_EXPRESS_SESSION_SCRIPT = `
+import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 const require = createRequire(process.cwd() + '/');
 let expressSessionResolvable = true;
 try { require.resolve('express-session'); } catch { expressSessionResolvable = false; }
 const esm = await import('connect-mongodb-session');
 const cjs = require('connect-mongodb-session');
-let storeError = null;
-try {
-  new esm.MongoDBStore({ uri: 'mongodb://127.0.0.1:9/unused' });
-} catch (error) {
-  storeError = { name: error.name, message: error.message };
+const stores = { errors: [], emitters: [], closed: [] };
+for (const entry of [esm, cjs]) {
+  try {
+    const store = new entry.MongoDBStore({ uri: 'mongodb://127.0.0.1:9/unused' });
+    stores.emitters.push(store instanceof EventEmitter);
+    await store.close();
+    stores.closed.push(store.repository.closed);
+  } catch (error) {
+    stores.errors.push(error.name + ': ' + error.message);
+  }
 }
 const repository = new esm.SessionRepository({ uri: 'mongodb://127.0.0.1:9/unused', collection: 'standalone' });
 const repositoryCollection = repository.options.collection;
 await repository.close();
+const koaEsm = await import('connect-mongodb-session/koa');
+const koaCjs = require('connect-mongodb-session/koa');
+const koaStore = koaEsm.koaStore({ uri: 'mongodb://127.0.0.1:9/unused', collection: 'koa' });
+const storeCollection = koaStore.repository.options.collection;
+await koaStore.close();
 process.stdout.write(JSON.stringify({
+  koa: {
+    types: [typeof koaCjs.koaStore, typeof koaEsm.koaStore],
+    storeCollection,
+    closed: koaStore.repository.closed,
+  },
   expressSessionResolvable,
   importDefault: typeof esm.default,
   requireType: typeof cjs,
   repositoryClassTypes: [typeof cjs.SessionRepository, typeof esm.SessionRepository],
-  storeError,
+  stores,
   repositoryCollection,
   repositoryClosed: true,
 }));
@@ -277,9 +378,18 @@ test('without express-session SessionRepository can be constructed and closed', 
   assert.equal(report.repositoryClosed, true);
 });
 
-test('without express-session constructing MongoDBStore throws an error that names express-session', async () => {
+test('without express-session the koa entry loads through import and require, and its store is made and closed', async () => {
   const report = await withoutExpressSession();
 
-  assert.ok(report.storeError !== null, 'MongoDBStore was constructed');
-  assert.match(report.storeError.message, /express-session/);
+  assert.deepEqual(report.koa, {
+    types: ['function', 'function'],
+    storeCollection: 'koa',
+    closed: true,
+  });
+});
+
+test('without express-session MongoDBStore is constructed and closed through import and require, an event emitter (for @fastify/session)', async () => {
+  const report = await withoutExpressSession();
+
+  assert.deepEqual(report.stores, { errors: [], emitters: [true, true], closed: [true, true] });
 });

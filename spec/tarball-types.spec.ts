@@ -1,13 +1,14 @@
 /**
  * The packed package's contents and types (see spec/support/tarball.ts): what the tarball holds,
- * what each build loads, a strict TypeScript application (spec/fixtures/tarball/typescript/)
- * under every `module` setting against each driver major's types, arethetypeswrong and publint.
+ * what each build loads, strict TypeScript applications (spec/fixtures/tarball/typescript/: an
+ * Express app, and a koa app on the koa entry) under every `module` setting against each driver
+ * major's types, arethetypeswrong and publint (which check the `./koa` entry point too).
  * No database: this spec runs once per test run.
  */
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import ts from 'typescript';
 import { type Execution, execute, type Project } from './support/sandbox.js';
@@ -24,7 +25,11 @@ import {
 const CJS_REQUIRES = ['mongodb'];
 const ESM_IMPORTS = ['mongodb', 'p-queue'];
 
-/** Every file the tarball holds; CHANGELOG.md too once there is one. */
+/**
+ * Every file the tarball holds; CHANGELOG.md too once there is one. Each build has a file per
+ * entry point and the repository they share (tsdown.config.ts); koa/package.json points
+ * resolvers that predate `exports` (TypeScript's node10) to the koa entry.
+ */
 const PACKED_FILES = [
   'LICENSE',
   'README.md',
@@ -32,6 +37,16 @@ const PACKED_FILES = [
   'dist/index.d.cts',
   'dist/index.d.ts',
   'dist/index.js',
+  'dist/koa.cjs',
+  'dist/koa.d.cts',
+  'dist/koa.d.ts',
+  'dist/koa.js',
+  'dist/repository.cjs',
+  'dist/repository.d.cts',
+  'dist/repository.d.ts',
+  'dist/repository.js',
+  'dist/rolldown-runtime.cjs',
+  'koa/package.json',
   'package.json',
 ];
 
@@ -41,21 +56,24 @@ const CONSUMERS = {
   'app.cts': 'typescript/app.ts',
   'app.ts': 'typescript/app.ts',
   'require-style.cts': 'typescript/require-style.cts',
+  'koa-app.mts': 'typescript/koa-app.ts',
+  'koa-app.cts': 'typescript/koa-app.ts',
+  'koa-app.ts': 'typescript/koa-app.ts',
 };
 
 /** The `module` settings of TypeScript consumers, each with the consumer files it checks. */
 const TYPESCRIPT_SETTINGS = {
   node16: {
     compilerOptions: { module: 'node16', moduleResolution: 'node16' },
-    files: ['app.mts', 'app.cts', 'require-style.cts'],
+    files: ['app.mts', 'app.cts', 'require-style.cts', 'koa-app.mts', 'koa-app.cts'],
   },
   nodenext: {
     compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext' },
-    files: ['app.mts', 'app.cts', 'require-style.cts'],
+    files: ['app.mts', 'app.cts', 'require-style.cts', 'koa-app.mts', 'koa-app.cts'],
   },
   bundler: {
     compilerOptions: { module: 'preserve', moduleResolution: 'bundler' },
-    files: ['app.ts'],
+    files: ['app.ts', 'koa-app.ts'],
   },
 };
 
@@ -141,13 +159,36 @@ function publint(tarball: string): Promise<Execution> {
 }
 
 /**
- * The packages a bundle loads, by `import`, `import()` or `require()`, relative paths and Node's
- * built-ins left out. TypeScript's scanner finds them, so a call quoted in a comment is no call.
+ * What a bundle loads, by `import`, `import()` or `require()`: packages (Node's built-ins left
+ * out) and files of dist/ (relative paths). TypeScript's scanner finds them, so a call quoted in
+ * a comment is no call.
  */
-async function loadedPackages(file: string): Promise<string[]> {
+async function loadsOf(file: string): Promise<{ packages: string[]; files: string[] }> {
   const { importedFiles } = ts.preProcessFile(await readFile(file, 'utf8'), true, true);
   const names = importedFiles.map((imported) => imported.fileName);
-  return [...new Set(names.filter((name) => !name.startsWith('.') && !isBuiltin(name)))].sort();
+  const unique = (list: string[]) => [...new Set(list)].sort();
+  return {
+    packages: unique(names.filter((name) => !name.startsWith('.') && !isBuiltin(name))),
+    files: unique(
+      names.filter((name) => name.startsWith('.')).map((name) => join(dirname(file), name)),
+    ),
+  };
+}
+
+/** The packages a bundle loads, itself and through the files of dist/ it loads, and those files. */
+async function loadedFrom(entry: string): Promise<{ packages: string[]; files: string[] }> {
+  const files = new Set([entry]);
+  const packages = new Set<string>();
+  for (const file of files) {
+    const loads = await loadsOf(file);
+    for (const name of loads.packages) packages.add(name);
+    for (const loaded of loads.files) files.add(loaded);
+  }
+  const dist = join(packedOrFail().packageDir, 'dist');
+  return {
+    packages: [...packages].sort(),
+    files: [...files].map((file) => file.slice(dist.length + 1)).sort(),
+  };
 }
 
 test('the tarball holds the built package, package.json, README and LICENSE, and nothing else', () => {
@@ -160,19 +201,38 @@ test('the tarball holds the built package, package.json, README and LICENSE, and
 });
 
 test('the packed CommonJS build requires only mongodb and Node built-ins: p-queue and its dependencies are inside it', async () => {
-  const file = join(packedOrFail().packageDir, 'dist', 'index.cjs');
+  const dist = join(packedOrFail().packageDir, 'dist');
 
-  assert.deepEqual(await loadedPackages(file), CJS_REQUIRES);
+  assert.deepEqual(await loadedFrom(join(dist, 'index.cjs')), {
+    packages: CJS_REQUIRES,
+    files: ['index.cjs', 'repository.cjs', 'rolldown-runtime.cjs'],
+  });
 });
 
 test('the packed ES module build imports p-queue and mongodb as packages', async () => {
-  const file = join(packedOrFail().packageDir, 'dist', 'index.js');
+  const dist = join(packedOrFail().packageDir, 'dist');
 
-  assert.deepEqual(await loadedPackages(file), ESM_IMPORTS);
+  assert.deepEqual(await loadedFrom(join(dist, 'index.js')), {
+    packages: ESM_IMPORTS,
+    files: ['index.js', 'repository.js'],
+  });
+});
+
+test("the koa entry loads the repository the package entry loads, and not the package entry's own file, which loads express-session", async () => {
+  const dist = join(packedOrFail().packageDir, 'dist');
+
+  assert.deepEqual(await loadedFrom(join(dist, 'koa.cjs')), {
+    packages: CJS_REQUIRES,
+    files: ['koa.cjs', 'repository.cjs', 'rolldown-runtime.cjs'],
+  });
+  assert.deepEqual(await loadedFrom(join(dist, 'koa.js')), {
+    packages: ESM_IMPORTS,
+    files: ['koa.js', 'repository.js'],
+  });
 });
 
 for (const driver of DRIVERS) {
-  test(`a strict TypeScript Express app type-checks under module node16, nodenext (ES module and CommonJS consumers) and bundler with driver ${driver.major}'s types`, async () => {
+  test(`a strict TypeScript Express app and koa app type-check under module node16, nodenext (ES module and CommonJS consumers) and bundler with driver ${driver.major}'s types`, async () => {
     const { stdout } = await jobs.result<Execution>(`tsc ${driver.major}`);
 
     for (const setting of Object.keys(TYPESCRIPT_SETTINGS)) {

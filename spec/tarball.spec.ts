@@ -2,7 +2,8 @@
  * The packed package at run time (see spec/support/tarball.ts), on each driver major: plain node
  * through `import` (default and named) and `require` (version 5's factory and the named exports,
  * without Node's require of ES modules), and Jest's default CommonJS runtime, each storing,
- * reading and destroying a session on the test server. The programs are spec/fixtures/tarball/'s.
+ * reading and destroying a session on the test server; the koa entry (`connect-mongodb-session/koa`)
+ * through `import` and `require` alike. The programs are spec/fixtures/tarball/'s.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -43,6 +44,21 @@ interface CjsReport extends RoundTripReport {
   readonly namedExports: readonly string[];
 }
 
+interface KoaReport {
+  readonly resolved: string;
+  readonly driverVersion: string;
+  readonly own: {
+    readonly views: number | null;
+    readonly afterDestroy: unknown;
+    readonly repositoryOfThePackage: boolean;
+  };
+  readonly given: {
+    readonly views: number | null;
+    readonly afterDestroy: unknown;
+    readonly repositoryOpenAfterClose: boolean;
+  };
+}
+
 interface JestReport {
   readonly success: boolean;
   readonly numPassedTests: number;
@@ -52,6 +68,8 @@ interface JestReport {
 const FIXTURES = {
   'round-trip.mjs': 'round-trip.mjs',
   'round-trip.cjs': 'round-trip.cjs',
+  'koa-round-trip.mjs': 'koa-round-trip.mjs',
+  'koa-round-trip.cjs': 'koa-round-trip.cjs',
   // A .js name, which Jest's default testMatch takes; the project's package.json makes it CommonJS.
   'session-store.test.js': 'session-store.test.cjs',
 };
@@ -77,6 +95,16 @@ before(async () => {
       ),
     );
     jobs.start(`jest ${driver.major}`, () => runJest(project.dir, env));
+    jobs.start(`koa esm ${driver.major}`, () =>
+      runNodeArgs<KoaReport>(['koa-round-trip.mjs'], project.dir, env),
+    );
+    jobs.start(`koa cjs ${driver.major}`, () =>
+      runNodeArgs<KoaReport>(
+        ['--no-experimental-require-module', 'koa-round-trip.cjs'],
+        project.dir,
+        env,
+      ),
+    );
   }
 });
 
@@ -148,4 +176,25 @@ for (const driver of DRIVERS) {
     assert.equal(report.numFailedTests, 0);
     assert.equal(report.numPassedTests, 2);
   });
+
+  for (const [way, job, file] of [
+    ['import', 'esm', 'koa.js'],
+    ['require', 'cjs', 'koa.cjs'],
+  ] as const) {
+    test(`the koa entry through ${way} runs koa-session's calls on a store of its own and on the package's repository, on driver ${driver.major}`, async () => {
+      const report = await jobs.result<KoaReport>(`koa ${job} ${driver.major}`);
+
+      assert.ok(
+        report.resolved.endsWith(`node_modules/connect-mongodb-session/dist/${file}`),
+        `${report.resolved} is dist/${file}`,
+      );
+      assert.equal(report.driverVersion.split('.')[0], String(driver.major));
+      assert.deepEqual(report.own, { views: 3, afterDestroy: null, repositoryOfThePackage: true });
+      assert.deepEqual(report.given, {
+        views: 3,
+        afterDestroy: null,
+        repositoryOpenAfterClose: true,
+      });
+    });
+  }
 }

@@ -67,8 +67,8 @@ export async function packTarball(): Promise<Packed> {
 
 /**
  * A CommonJS-typed project (`"type": "commonjs"`) with the unpacked package, `driver` as
- * `mongodb`, p-queue, express and express-session with their types, and `fixtures` (names in
- * spec/fixtures/tarball/, each copied to the name given).
+ * `mongodb`, p-queue, express and express-session with their types, koa-session (which declares
+ * its own), and `fixtures` (names in spec/fixtures/tarball/, each copied to the name given).
  */
 export async function installTarball(
   packed: Packed,
@@ -85,6 +85,7 @@ export async function installTarball(
       '@types/node': '@types/node',
       '@types/express': '@types/express',
       '@types/express-session': '@types/express-session',
+      'koa-session': 'koa-session',
     },
   });
   try {
