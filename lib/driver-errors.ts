@@ -24,15 +24,60 @@ export function isDuplicateOf(error: unknown, field: string): boolean {
   return keys.length === 1 && keys[0] === field;
 }
 
+/** Server error codes that mean "try again": the server was busy, shutting down or changing roles. */
+const SERVER_CODES = {
+  /** How FerretDB reports a busy SQLite database (`SQLITE_BUSY`): about twice in 1 500 writes under load. */
+  InternalError: 1,
+  HostUnreachable: 6,
+  HostNotFound: 7,
+  NetworkTimeout: 89,
+  ShutdownInProgress: 91,
+  PrimarySteppedDown: 189,
+  ExceededTimeLimit: 262,
+  SocketException: 9001,
+  NotWritablePrimary: 10107,
+  InterruptedAtShutdown: 11600,
+  InterruptedDueToReplStateChange: 11602,
+  NotPrimaryNoSecondaryOk: 13435,
+  NotPrimaryOrSecondary: 13436,
+} as const;
+
 /**
- * Server codes worth one more try of an idempotent operation: the server was stepping down,
- * shutting down or briefly unreachable (the codes the driver's own retryable reads and writes
- * use), and 1, `InternalError`, which is how FerretDB reports a busy SQLite database
- * (`SQLITE_BUSY`, seen on the test server under load about twice in 1 500 writes).
+ * Server codes worth one more try of an idempotent operation: the codes the driver's own
+ * retryable reads and writes use, and `InternalError` for FerretDB.
  */
-const TRANSIENT_CODES = new Set([
-  1, 6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+const TRANSIENT_CODES: ReadonlySet<number> = new Set(Object.values(SERVER_CODES));
+
+/**
+ * Codes of Node's socket and resolver errors that a new connection can cure. The driver wraps
+ * most socket errors in a `MongoNetworkError`, but not all: when a command is larger than the
+ * socket buffer, the driver waits for the socket to drain, and an error meanwhile reaches the
+ * caller as Node raised it (`EPIPE` from a server that closed the connection during a step-down,
+ * say; spec/failover.spec.ts makes one).
+ * - `EPIPE`, `ECONNRESET`, `ECONNABORTED`, `ENETRESET`: the connection broke under the operation.
+ * - `ECONNREFUSED`: nobody listens, for now (a member restarting); the retry selects a server again.
+ * - `ETIMEDOUT`: the connection or a keepalive timed out; the retry runs only within the deadline.
+ * - `EHOSTUNREACH`, `EHOSTDOWN`, `ENETUNREACH`, `ENETDOWN`: routes change while a failover moves
+ *   an address; a second try a moment later often finds one.
+ * - `EAI_AGAIN`: the resolver's own "temporary failure, try again".
+ * Not `ENOTFOUND` (a name that does not exist stays so) nor `EACCES`/`EADDRINUSE` (local setup).
+ */
+const TRANSIENT_SOCKET_CODES: ReadonlySet<string> = new Set([
+  'EPIPE',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENETRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
 ]);
+
+/** How deep `cause` chains are followed: the driver wraps once or twice. */
+const MAX_CAUSE_DEPTH = 4;
 
 /** Labels the driver or server put on errors that a retry can cure. */
 const TRANSIENT_LABELS = ['RetryableWriteError', 'RetryableError', 'SystemOverloadedError'];
@@ -51,15 +96,33 @@ export function serverCode(error: unknown): number | undefined {
 }
 
 /**
- * Whether one more try of an idempotent operation may succeed: a dropped connection, a server
- * that was busy or changing roles. Not a server-selection timeout: that already waited as long
- * as the client was told to.
+ * Whether one more try of an idempotent operation may succeed: a dropped connection (as a driver
+ * network error, or as a raw socket error, alone or as a driver error's `cause`), a server that
+ * was busy or changing roles. Not a server-selection timeout: that already waited as long as the
+ * client was told to.
  */
 export function isTransient(error: unknown): boolean {
   if (!(error instanceof Error) || error.name === 'MongoServerSelectionError') return false;
   if (error instanceof MongoNetworkError || error.name.startsWith('MongoNetwork')) return true;
+  if (hasSocketErrorWithin(error)) return true;
   const labelled = error as { hasErrorLabel?: (label: string) => boolean };
   if (TRANSIENT_LABELS.some((label) => labelled.hasErrorLabel?.(label) === true)) return true;
   const code = serverCode(error);
   return code !== undefined && TRANSIENT_CODES.has(code);
+}
+
+/**
+ * Whether `error`, or an error in its `cause` chain, is one of the transient socket errors: an
+ * error whose `code` is one of those strings. (Server codes are numbers. The `syscall` that
+ * Node's system errors name is not required: the `EPIPE` Node raises itself, for a write after
+ * the peer's FIN, names none.)
+ */
+function hasSocketErrorWithin(error: Error): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth <= MAX_CAUSE_DEPTH && current instanceof Error; depth += 1) {
+    const { code } = current as { code?: unknown };
+    if (typeof code === 'string' && TRANSIENT_SOCKET_CODES.has(code)) return true;
+    current = current.cause;
+  }
+  return false;
 }
