@@ -1,13 +1,13 @@
 /**
  * The example app: a visit counter per session, log in (with `regenerate`) and log out
- * (`destroy`), on express-session with MongoDBStore. `npm start` runs it on the embedded test
- * database (or on MONGODB_URI); PORT picks the port (default 3000).
+ * (`destroy`), on express-session with MongoDBStore, on the server MONGODB_URI names (default
+ * a MongoDB on this machine). `npm start` (scripts/start.ts) builds the package, starts a
+ * database of its own and runs this app on it; PORT picks the port (default 3000).
  */
 import { randomBytes } from 'node:crypto';
 import { MongoDBStore } from 'connect-mongodb-session';
 import express from 'express';
 import session from 'express-session';
-import { startDatabase } from '../scripts/database.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -16,11 +16,8 @@ declare module 'express-session' {
   }
 }
 
-const database = await startDatabase();
-console.log(`Database: ${database.description}`);
-
 const store = new MongoDBStore({
-  uri: database.uri,
+  uri: process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/',
   databaseName: 'example_app',
   collection: 'sessions',
 });
@@ -78,17 +75,17 @@ const server = app.listen(port, '127.0.0.1', () => {
   console.log(`Example app listening on http://127.0.0.1:${bound}/ (Ctrl+C to stop)`);
 });
 
+// `on`, not `once`: a second signal during the shutdown must not kill the app halfway through.
 let stopping = false;
 async function shutdown(): Promise<void> {
   if (stopping) return;
   stopping = true;
   server.close();
   await store.close();
-  await database.stop();
   process.exit(0);
 }
-process.once('SIGINT', () => void shutdown());
-process.once('SIGTERM', () => void shutdown());
+process.on('SIGINT', () => void shutdown());
+process.on('SIGTERM', () => void shutdown());
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);

@@ -1,10 +1,38 @@
 /** The shapes sessions and their stored documents take, shared by the repository and the store. */
 import type { Document } from 'mongodb';
 
-/** The part of a session cookie the repository reads: its expiry. */
+/**
+ * A session's cookie as express-session stores it (`Cookie#toJSON()`), or the `Cookie` itself:
+ * the fields have the types of @types/express-session's `Cookie`, so that a cookie written by
+ * hand type-checks and one read back has its fields typed. The repository reads only `expires`;
+ * it stores the others and gives them back as they are. There is no `maxAge`: express-session
+ * derives it from `expires` and does not store it, so a cookie written by hand gives `expires`.
+ */
 export interface CookieLike {
-  /** When the session ends; without one (a browser-session cookie), now plus the `expires` option. */
+  /**
+   * The cookie's `maxAge` when the session began, in milliseconds; `null` for a cookie without
+   * one (a browser-session cookie).
+   */
+  originalMaxAge?: number | null | undefined;
+  /**
+   * When the session ends; without one (a browser-session cookie), now plus the `expires`
+   * option. A `Date`, or its string or millisecond form (what a JSON serializer gives back).
+   */
   expires?: Date | string | number | null | false | undefined;
+  /** The cookie's `HttpOnly` attribute. */
+  httpOnly?: boolean | undefined;
+  /** The cookie's `Path` attribute. */
+  path?: string | undefined;
+  /** The cookie's `Domain` attribute. */
+  domain?: string | undefined;
+  /** The cookie's `Secure` attribute; `'auto'` follows the connection, as in express-session. */
+  secure?: boolean | 'auto' | undefined;
+  /** The cookie's `SameSite` attribute; `true` is `'strict'`, as in express-session. */
+  sameSite?: boolean | 'lax' | 'strict' | 'none' | undefined;
+  /** The cookie's `Priority` attribute. */
+  priority?: 'low' | 'medium' | 'high' | undefined;
+  /** The cookie's `Partitioned` attribute. */
+  partitioned?: boolean | undefined;
   /** How the cookie is stored, as express-session's `Cookie` gives it. */
   toJSON?(): unknown;
 }

@@ -3,8 +3,9 @@
  * benchmarks run against. One function, three sources, tried in this order:
  *
  * 1. `MONGODB_URI` is set: use it and start nothing.
- * 2. Go is installed: FerretDB, built once into `.cache/ferretdb`, run with its SQLite backend
- *    in a fresh temporary directory on a free loopback port.
+ * 2. FerretDB, run with its SQLite backend in a fresh temporary directory on a free loopback
+ *    port: the binary built earlier into `.cache/ferretdb`, or, where there is none yet and Go
+ *    is installed, built there now (once).
  * 3. Otherwise: `mongodb-memory-server-core`, which downloads a real `mongod` where the
  *    internet is reachable.
  *
@@ -12,12 +13,12 @@
  * a throwaway PostgreSQL cluster of its own (see `startPostgreSQL`), and there is no step 3: a
  * run that asked for PostgreSQL must not quietly get another server.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
@@ -62,6 +63,11 @@ export type Log = (line: string) => void;
 export interface StartOptions {
   /** Which FerretDB backend to start when `MONGODB_URI` is not set. @default 'sqlite' */
   readonly backend?: Backend;
+  /**
+   * The command the server is for, as its messages name it: `npm start`, `npm test`.
+   * @default the npm script running (`npm run bench`), else the script file
+   */
+  readonly command?: string;
 }
 
 /** Starts (or finds) the server; see the module comment for the order of sources. */
@@ -78,20 +84,27 @@ export async function startDatabase(
       stop: async () => {},
     };
   }
-  return options.backend === 'postgresql' ? startOnPostgreSQL(log) : startOnSQLite(log);
+  const command = options.command ?? runningCommand();
+  return options.backend === 'postgresql'
+    ? startOnPostgreSQL(log, command)
+    : startOnSQLite(log, command);
 }
 
-async function startOnSQLite(log: Log): Promise<Database> {
+/** What the process runs, for messages: the npm script (`npm start`), else the script file. */
+function runningCommand(): string {
+  const script = process.env.npm_lifecycle_event;
+  if (script === 'start' || script === 'test') return `npm ${script}`;
+  if (script !== undefined && script !== '') return `npm run ${script}`;
+  return basename(process.argv[1] ?? 'this program');
+}
+
+async function startOnSQLite(log: Log, command: string): Promise<Database> {
   const failures: string[] = [];
-  if (await hasGo()) {
-    try {
-      return await startSQLiteFerretDB(await ensureFerretDB(log));
-    } catch (error) {
-      failures.push(`FerretDB: ${describe(error)}`);
-      log(`FerretDB could not be used (${describe(error)}); trying mongodb-memory-server-core`);
-    }
-  } else {
-    failures.push('FerretDB: no Go toolchain on PATH');
+  try {
+    return await startSQLiteFerretDB(await findFerretDB(log));
+  } catch (error) {
+    failures.push(`FerretDB: ${describe(error)}`);
+    log(`FerretDB could not be used (${describe(error)}); trying mongodb-memory-server-core`);
   }
 
   try {
@@ -102,25 +115,42 @@ async function startOnSQLite(log: Log): Promise<Database> {
 
   throw new Error(
     [
-      'No MongoDB wire-protocol server is available for the specs.',
+      `No MongoDB wire-protocol server is available for ${command}.`,
       ...failures.map((failure) => `  - ${failure}`),
-      'Set MONGODB_URI to a MongoDB you run (for example mongodb://127.0.0.1:27017/),',
+      `Set MONGODB_URI to a MongoDB you run (MONGODB_URI=mongodb://127.0.0.1:27017/ ${command}),`,
       'or install Go 1.24 or newer so that FerretDB can be built,',
       'or allow mongodb-memory-server-core to download mongod.',
     ].join('\n'),
   );
 }
 
-async function startOnPostgreSQL(log: Log): Promise<Database> {
-  // A binary built earlier serves even without Go; ensureFerretDB returns it without building.
-  const binary = await ensureFerretDB(log).catch((error: unknown) => {
+async function startOnPostgreSQL(log: Log, command: string): Promise<Database> {
+  const binary = await findFerretDB(log).catch((error: unknown) => {
     throw new Error(
-      `FerretDB's PostgreSQL backend needs FerretDB ${FERRETDB_VERSION}, which could not be built ` +
-        `(${describe(error)}); install Go 1.24 or newer.`,
+      `${command}: FerretDB's PostgreSQL backend needs FerretDB ${FERRETDB_VERSION} ` +
+        `(${describe(error)}); there is no other server for this backend.`,
     );
   });
   const server = await findPostgreSQL(log);
   return startPostgreSQLFerretDB(binary, server);
+}
+
+/**
+ * The FerretDB binary: the one built earlier into `.cache/ferretdb`, which needs no Go, or one
+ * built now where Go is installed.
+ */
+async function findFerretDB(log: Log): Promise<string> {
+  if (existsSync(ferretDBBinary())) return ferretDBBinary();
+  if (!(await hasGo())) {
+    throw new Error(
+      `no binary in .cache/ferretdb/${FERRETDB_VERSION}, and no Go toolchain on PATH to build one`,
+    );
+  }
+  return ensureFerretDB(log);
+}
+
+function ferretDBBinary(): string {
+  return join(CACHE_DIR, FERRETDB_VERSION, 'ferretdb');
 }
 
 /** Whether `go` runs (FerretDB is built with it). */
@@ -140,38 +170,49 @@ export async function hasGo(): Promise<boolean> {
  * `build/version/version.txt`. So the module is downloaded, copied, given that file, and built.
  */
 export async function ensureFerretDB(log: Log): Promise<string> {
-  const binary = join(CACHE_DIR, FERRETDB_VERSION, 'ferretdb');
+  const binary = ferretDBBinary();
   if (existsSync(binary)) return binary;
 
   log(`Building FerretDB ${FERRETDB_VERSION} into .cache/ferretdb (once; takes a few minutes)`);
-  const { stdout } = await run(
-    'go',
-    ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`],
-    {
-      maxBuffer: 1 << 20,
-    },
-  );
-  const moduleDir = (JSON.parse(stdout) as { Dir?: string }).Dir;
-  if (moduleDir === undefined) throw new Error(`go mod download printed no Dir: ${stdout}`);
-
-  // A per-process work directory keeps two concurrent first runs from tripping over each other.
-  await mkdir(CACHE_DIR, { recursive: true });
-  const work = await mkdtemp(join(CACHE_DIR, 'build-'));
+  // Should the process exit meanwhile (npm start stopped by a signal), the build goes with it.
+  let step: ChildProcess | undefined;
+  let work: string | undefined;
+  const onExit = () => {
+    step?.kill('SIGKILL');
+    if (work === undefined) return;
+    spawnSync('chmod', ['-R', 'u+w', work]);
+    rmSync(work, { recursive: true, force: true, maxRetries: 3 });
+  };
+  process.once('exit', onExit);
+  const go = (args: readonly string[], maxBuffer: number) => {
+    const running = run('go', args, { maxBuffer });
+    step = running.child;
+    return running;
+  };
   try {
+    const download = ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`];
+    const { stdout } = await go(download, 1 << 20);
+    const moduleDir = (JSON.parse(stdout) as { Dir?: string }).Dir;
+    if (moduleDir === undefined) throw new Error(`go mod download printed no Dir: ${stdout}`);
+
+    // A per-process work directory keeps two concurrent first runs from tripping over each other.
+    await mkdir(CACHE_DIR, { recursive: true });
+    work = await mkdtemp(join(CACHE_DIR, 'build-'));
     const source = join(work, 'src');
     await cp(moduleDir, source, { recursive: true });
     const versionDir = join(source, 'build', 'version');
     await chmod(versionDir, 0o755);
     await writeFile(join(versionDir, 'version.txt'), `${FERRETDB_VERSION}\n`);
     const built = join(work, 'ferretdb');
-    await run('go', ['build', '-C', source, '-o', built, './cmd/ferretdb'], {
-      maxBuffer: 16 << 20,
-    });
+    await go(['build', '-C', source, '-o', built, './cmd/ferretdb'], 16 << 20);
     await mkdir(join(CACHE_DIR, FERRETDB_VERSION), { recursive: true });
     await rename(built, binary);
   } finally {
-    await makeWritable(work);
-    await rm(work, { recursive: true, force: true });
+    process.removeListener('exit', onExit);
+    if (work !== undefined) {
+      await makeWritable(work);
+      await rm(work, { recursive: true, force: true });
+    }
   }
   return binary;
 }
@@ -350,8 +391,8 @@ async function findPostgreSQL(log: Log): Promise<PostgreSQLServer> {
   if (binDir === undefined) {
     throw new Error(
       `PostgreSQL's server programs (initdb, postgres) are not in ${POSTGRESQL_ROOT}/*/bin. ` +
-        'Install PostgreSQL (Debian/Ubuntu: apt-get install postgresql), ' +
-        'or run only the SQLite specs with SPEC_BACKENDS=sqlite.',
+        'Install PostgreSQL (Debian/Ubuntu: apt-get install postgresql); ' +
+        'the specs run on SQLite alone with SPEC_BACKENDS=sqlite.',
     );
   }
   const { stdout } = await run(join(binDir, 'postgres'), ['--version']);

@@ -19,9 +19,12 @@
  * A run's specs see `MONGODB_URI` and `SPEC_BACKEND` (`sqlite`, `postgresql`, `mongod` or
  * `external`; `specBackend()` in spec/support/database.ts reads it). The output ends with a
  * line a run, `<backend>: N passed, N failed, N skipped in S s`, and then their sum,
- * `N passed, N failed, N skipped`; the exit code is non-zero when any run failed.
+ * `N passed, N failed, N skipped`; the exit code is non-zero when any run failed. A process
+ * warning is printed once (scripts/spec-reporter.mjs), not once for each spec file and run
+ * that gives it: the runs share the list of warnings printed (`SPEC_WARNINGS_FILE`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +54,10 @@ interface Outcome {
   readonly ok: boolean;
   readonly seconds: number;
 }
+
+/** The warnings printed so far, shared by the runs' reporters (scripts/spec-reporter.mjs). */
+const WARNINGS_FILE = join(tmpdir(), `cms-spec-warnings-${process.pid}.json`);
+process.once('exit', () => rmSync(WARNINGS_FILE, { force: true }));
 
 /** What to stop should a signal arrive: the run under way, if any. */
 const active: { runner?: ChildProcess; stop?: () => Promise<void> } = {};
@@ -127,6 +134,7 @@ async function execute(run: Run, index: number): Promise<Outcome> {
       MONGODB_URI: database.uri,
       SPEC_BACKEND: database.kind,
       SPEC_SUMMARY_FILE: summaryFile,
+      SPEC_WARNINGS_FILE: WARNINGS_FILE,
     });
     const counts = await readCounts(summaryFile);
     const ok = code === 0 && counts !== undefined && counts.failed === 0;
@@ -140,7 +148,8 @@ async function execute(run: Run, index: number): Promise<Outcome> {
 
 /** Runs node's test runner on `files` with `env` added; resolves with its exit code. */
 function runSpecs(files: readonly string[], env: Record<string, string>): Promise<number> {
-  const reporter = new URL('./summary-reporter.mjs', import.meta.url).href;
+  const reporter = new URL('./spec-reporter.mjs', import.meta.url).href;
+  const summary = new URL('./summary-reporter.mjs', import.meta.url).href;
   const runner = spawn(
     process.execPath,
     [
@@ -148,9 +157,10 @@ function runSpecs(files: readonly string[], env: Record<string, string>): Promis
       'tsx',
       '--test',
       '--test-concurrency=2',
-      '--test-reporter=spec',
-      '--test-reporter-destination=stdout',
+      // The spec reporter, printing each process warning once rather than once per spec file.
       `--test-reporter=${reporter}`,
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${summary}`,
       '--test-reporter-destination=stdout',
       ...files,
     ],

@@ -16,7 +16,7 @@ import { execute, ROOT } from './support/sandbox.js';
 
 const FIXTURES = join(ROOT, 'spec', 'fixtures', 'types');
 const DECLARATIONS = join(ROOT, 'dist', 'index.d.ts');
-const FIXTURE_FILES = ['repository.ts', 'store.ts'];
+const FIXTURE_FILES = ['repository.ts', 'store.ts', 'cookie.ts'];
 
 /** tsc's output on the fixtures, with the files it read (`--listFiles`). */
 let output = '';
@@ -61,6 +61,10 @@ test('the consumers import the package by name and get its built declarations, w
 
 test('an untyped SessionRepository takes and gives back any session object; a typed one checks its fields; every option takes undefined', () => {
   assert.deepEqual(errorsByFile().get('repository.ts') ?? [], []);
+});
+
+test("a session's cookie takes and gives back the fields express-session stores, with its types, written by hand or as its Cookie, with and without a type argument", () => {
+  assert.deepEqual(errorsByFile().get('cookie.ts') ?? [], []);
 });
 
 test('MongoDBStore: options take undefined, callbacks see the value on success, express-session callbacks and its Store type fit, events are typed', () => {
