@@ -148,15 +148,26 @@ export class StoredExpiries {
   }
 
   /**
-   * Runs `write`, our write of `expires`: known at once to concurrent touches, trusted from when
-   * it lands, forgotten if it fails (what is stored is then unknown).
+   * Runs `write`, our write of `expires`: known at once to concurrent touches (from the call, so
+   * before the write waits for its turn at the gate), trusted from when it lands, forgotten if it
+   * fails (what is stored is then unknown) or if `stored` says it stored nothing.
    */
-  async writing<R>(sid: string, expires: Date, write: () => Promise<R>): Promise<R> {
+  async writing<R>(
+    sid: string,
+    expires: Date,
+    write: () => Promise<R>,
+    stored: (result: R) => boolean = () => true,
+  ): Promise<R> {
     if (this.#maxAgeMs === 0) return write();
     const before = this.#entries.get(sid)?.writing ?? 0;
     this.#set(sid, { expires, at: Date.now(), writing: before + 1 });
     try {
       const result = await write();
+      // A write that stored nothing (the session had ended or gone) leaves nothing to remember.
+      if (!stored(result)) {
+        this.#entries.delete(sid);
+        return result;
+      }
       const writing = Math.max(0, (this.#entries.get(sid)?.writing ?? 1) - 1);
       this.#set(sid, { expires, at: Date.now(), writing });
       return result;

@@ -225,37 +225,44 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     const id = this.#codec.storedId(sid);
     const byId = this.#byId(id);
     const local = this.#codec.encode(id, session);
-    return this.#operation(
-      'set',
-      async (sessions) => {
-        // Once connected: the server's clock has been read.
-        const encoded = this.#serverTimed(local);
-        const { expires } = encoded;
-        const now = this.#clock.now();
-        if (expires.getTime() <= now) {
-          this.#stored.forget(sid);
-          await sessions.updateOne(this.#lifecycle.notEnded(byId), this.#lifecycle.ending(now));
-          return 'deleted';
-        }
-        const filter = this.#lifecycle.live(byId, now);
-        const update = this.#written(encoded, now);
-        const need = this.#shapes.sessionNeed(sid, encoded.session);
-        const write = (mark: string | undefined) =>
-          updated(sessions, filter, update, { mark, upsert: true });
-        await this.#tasks.uniqueIndexTried();
-        const written = await this.#stored.writing(sid, expires, () =>
-          upsertLive(this.options.idField, async () => {
-            const first = await write(need === 'mark' ? 'session' : undefined);
-            // It found a stored session whose keys were not known: FerretDB may have kept it.
-            if (need === 'unknown' && first.upsertedCount === 0) return write('session');
-            return first;
-          }),
-        );
-        if (written === ENDED) return this.#refuse('set', sid);
-        this.#shapes.remember(sid, encoded.session);
-        return written.upsertedCount > 0 ? 'created' : 'updated';
-      },
-      RETRY,
+    // Known to concurrent touches from now on, before the write waits for its turn.
+    const remembered = this.#serverTimed(local).expires;
+    const stored = (outcome: SetOutcome) => outcome === 'created' || outcome === 'updated';
+    return this.#stored.writing(
+      sid,
+      remembered,
+      () =>
+        this.#operation(
+          'set',
+          async (sessions) => {
+            // Once connected: the server's clock has been read.
+            const encoded = this.#serverTimed(local);
+            const { expires } = encoded;
+            const now = this.#clock.now();
+            if (expires.getTime() <= now) {
+              this.#stored.forget(sid);
+              await sessions.updateOne(this.#lifecycle.notEnded(byId), this.#lifecycle.ending(now));
+              return 'deleted';
+            }
+            const filter = this.#lifecycle.live(byId, now);
+            const update = this.#written(encoded, now);
+            const need = this.#shapes.sessionNeed(sid, encoded.session);
+            const write = (mark: string | undefined) =>
+              updated(sessions, filter, update, { mark, upsert: true });
+            await this.#tasks.uniqueIndexTried();
+            const written = await upsertLive(this.options.idField, async () => {
+              const first = await write(need === 'mark' ? 'session' : undefined);
+              // It found a stored session whose keys were not known: FerretDB may have kept it.
+              if (need === 'unknown' && first.upsertedCount === 0) return write('session');
+              return first;
+            });
+            if (written === ENDED) return this.#refuse('set', sid);
+            this.#shapes.remember(sid, encoded.session);
+            return written.upsertedCount > 0 ? 'created' : 'updated';
+          },
+          RETRY,
+        ),
+      stored,
     );
   }
 
@@ -276,49 +283,58 @@ export class SessionRepository<T extends SessionLike = AnySession> {
       if (this.#gate.closed) throw new StoreClosedError();
       return false;
     }
-    return this.#operation(
-      'touch',
-      async (sessions) => {
-        const { expires } = this.#serverTimed(local);
-        const now = this.#clock.now();
-        if (expires.getTime() <= now) {
-          this.#stored.forget(sid);
-          await sessions.updateOne(this.#lifecycle.notEnded(byId), this.#lifecycle.ending(now));
-          return false;
-        }
-        const filter = this.#unexpired(byId, now);
-        const times = this.#lifecycle.written(now);
-        const changes: Document = { ...set, ...this.#expiry.expiryFields(expires), ...times.$set };
-        const cookie = set[COOKIE_PATH];
-        const mark = this.#shapes.cookieNeed(sid, cookie) === 'none' ? undefined : COOKIE_PATH;
-        const touched = await this.#stored.writing(sid, expires, async () => {
-          try {
-            const update = { $set: changes, $min: times.$min };
-            return (await updated(sessions, filter, update, { mark })).matchedCount > 0;
-          } catch (error) {
-            if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
-            // The stored session is a string (another store's form, or another serializer's):
-            // its cookie cannot be set alone, so the whole session is written in this store's form.
-            const whole = this.#codec.encode(id, session);
-            const update = this.#written(whole, now);
-            const replaced = await updated(sessions, filter, update, { mark: 'session' });
-            this.#shapes.remember(sid, whole.session);
-            return replaced.matchedCount > 0;
-          }
-        });
-        if (touched) {
-          if (cookie !== undefined) this.#shapes.rememberCookie(sid, cookie);
-          return true;
-        }
-        // Nothing matched: the session is missing, expired, or ended. Only the last is news.
-        this.#stored.forget(sid);
-        const found = await sessions.findOne(byId, { projection: this.#lifecycle.projection });
-        if (found !== null && this.#lifecycle.state(found, now) !== 'live') {
-          this.#refuse('touch', sid);
-        }
-        return false;
-      },
-      RETRY,
+    // Known to concurrent touches from now on, before the write waits for its turn: many
+    // requests of one visitor at once write the expiry once. Forgotten if nothing was touched.
+    return this.#stored.writing(
+      sid,
+      wanted,
+      () =>
+        this.#operation(
+          'touch',
+          async (sessions) => {
+            const { expires } = this.#serverTimed(local);
+            const now = this.#clock.now();
+            if (expires.getTime() <= now) {
+              await sessions.updateOne(this.#lifecycle.notEnded(byId), this.#lifecycle.ending(now));
+              return false;
+            }
+            const filter = this.#unexpired(byId, now);
+            const times = this.#lifecycle.written(now);
+            const changes: Document = {
+              ...set,
+              ...this.#expiry.expiryFields(expires),
+              ...times.$set,
+            };
+            const cookie = set[COOKIE_PATH];
+            const mark = this.#shapes.cookieNeed(sid, cookie) === 'none' ? undefined : COOKIE_PATH;
+            let touched: boolean;
+            try {
+              const update = { $set: changes, $min: times.$min };
+              touched = (await updated(sessions, filter, update, { mark })).matchedCount > 0;
+            } catch (error) {
+              if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
+              // The stored session is a string (another store's form, or another serializer's):
+              // its cookie cannot be set alone, so the whole session is written in this store's form.
+              const whole = this.#codec.encode(id, session);
+              const update = this.#written(whole, now);
+              const replaced = await updated(sessions, filter, update, { mark: 'session' });
+              this.#shapes.remember(sid, whole.session);
+              touched = replaced.matchedCount > 0;
+            }
+            if (touched) {
+              if (cookie !== undefined) this.#shapes.rememberCookie(sid, cookie);
+              return true;
+            }
+            // Nothing matched: the session is missing, expired, or ended. Only the last is news.
+            const found = await sessions.findOne(byId, { projection: this.#lifecycle.projection });
+            if (found !== null && this.#lifecycle.state(found, now) !== 'live') {
+              this.#refuse('touch', sid);
+            }
+            return false;
+          },
+          RETRY,
+        ),
+      (touched) => touched,
     );
   }
 
