@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from './support/sandbox.js';
 
-test('typedoc builds the API reference of lib/index.ts with no warning', async (t) => {
+test('typedoc builds the API reference of both entry points with no warning', async (t) => {
   const out = await mkdtemp(join(tmpdir(), 'cms-api-'));
   t.after(() => rm(out, { recursive: true, force: true }));
   const typedoc = join(ROOT, 'node_modules', 'typedoc', 'bin', 'typedoc');
@@ -27,8 +27,11 @@ test('typedoc builds the API reference of lib/index.ts with no warning', async (
     );
   });
   assert.doesNotMatch(output, /\[warning\]/, 'typedoc printed no warning');
-  const index = await readFile(join(out, 'index.html'), 'utf8');
+  // One page a module: the main entry (lib/index.ts) and connect-mongodb-session/koa (lib/koa.ts).
+  const main = await readFile(join(out, 'modules', 'index.html'), 'utf8');
   for (const name of ['MongoDBStore', 'SessionRepository', 'SessionStoreError', 'hashSessionId']) {
-    assert.ok(index.includes(name), `the reference lists ${name}`);
+    assert.ok(main.includes(name), `the reference lists ${name}`);
   }
+  const koa = await readFile(join(out, 'modules', 'koa.html'), 'utf8');
+  assert.ok(koa.includes('koaStore'), 'the reference lists koaStore');
 });
