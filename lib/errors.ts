@@ -50,6 +50,7 @@ export type SessionStoreErrorCode =
   | 'STORE_CLOSED'
   | 'OPERATION_FAILED'
   | 'OPERATION_TIMEOUT'
+  | 'OVERLOADED'
   | 'INDEX_FAILED'
   | 'SESSION_UNREADABLE'
   | 'SESSION_UNDECRYPTABLE';
@@ -184,6 +185,37 @@ export class OperationTimeoutError extends SessionStoreError {
     super(`Session store ${operation} did not finish within ${timeoutMs} ms`, 'OPERATION_TIMEOUT');
     this.operation = operation;
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The store refused an operation without sending it, to shed load it could not finish in time:
+ * an operation sent to the database got no answer within `operationTimeoutMs` and none has been
+ * answered since (`reason: 'unanswered'`; a few probes still go through, and the first answer
+ * lets everything through again), or the operation waited for its turn among those in flight
+ * for half its deadline (`reason: 'queued'`). Nothing was sent for it; answer 503 and retry later.
+ */
+export class OverloadedError extends SessionStoreError {
+  static {
+    brand(OverloadedError, 'OverloadedError');
+  }
+
+  /** `'OverloadedError'`. */
+  override readonly name = 'OverloadedError';
+  /** The repository method refused. */
+  readonly operation: string;
+  /** Why: the database stopped answering in time, or the operation waited too long for its turn. */
+  readonly reason: 'unanswered' | 'queued';
+
+  constructor(operation: string, reason: 'unanswered' | 'queued', timeoutMs: number) {
+    super(
+      reason === 'unanswered'
+        ? `Session store ${operation} refused: MongoDB has not answered within ${timeoutMs} ms; operations are refused until it answers a probe`
+        : `Session store ${operation} refused: it waited half its ${timeoutMs} ms deadline for its turn among the operations in flight`,
+      'OVERLOADED',
+    );
+    this.operation = operation;
+    this.reason = reason;
   }
 }
 

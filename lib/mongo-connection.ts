@@ -1,5 +1,6 @@
 /** The client and the collection the repository works on. */
 import { type Collection, MongoClient, type MongoClientOptions, ReadPreference } from 'mongodb';
+import type { Deadline } from './connection-gate.js';
 import { summarized, withoutCredentials } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { SessionDocument } from './session-types.js';
@@ -32,4 +33,18 @@ export function openCollection(
     readPreference: ReadPreference.primary,
     ...(writeConcern === undefined ? {} : { writeConcern }),
   });
+}
+
+/**
+ * Options of a driver call that send the time left of `deadline` to the server as `maxTimeMS`,
+ * so that the server too gives up work nobody waits for any more; none without a deadline. The
+ * deadline goes command by command: drivers 6.22 and 7 accept `timeoutMS` on a client, database
+ * or collection but ignore it (it is deprecated there and creates no timeout). Not for a cursor
+ * read over many batches with pauses between them: the server counts its `maxTimeMS` over the
+ * cursor's whole life. FerretDB 1.24 honours it on `find`, `aggregate` (so `countDocuments`) and
+ * `findAndModify`, and ignores it on `update`, `delete`, `insert` and `count`.
+ */
+export function timeLimit(deadline: Deadline): { readonly maxTimeMS?: number } {
+  const left = deadline.remainingMs;
+  return left === undefined ? {} : { maxTimeMS: left };
 }

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
-import { ConnectionGate } from '../lib/connection-gate.js';
+import { ConnectionGate, MIN_IN_FLIGHT, PROBES } from '../lib/connection-gate.js';
 import {
   ConnectionError,
   OperationError,
   OperationTimeoutError,
+  OverloadedError,
   QueueFullError,
   StoreClosedError,
 } from '../lib/errors.js';
@@ -289,6 +290,255 @@ describe('the gate once open: bound, deadlines, leases', () => {
     other.attempt(0).resolve('late');
     await closed;
     assert.equal(openedAfterClose, 0);
+  });
+});
+
+/** An open gate that sends at most `maxInFlight` operations at once. */
+async function openThrottledGate(maxInFlight: number, timeoutMs: number, maxPending = 100) {
+  const gate = new ConnectionGate(async () => 'db', { maxPending, timeoutMs, maxInFlight });
+  await gate.run('op', async () => undefined);
+  return gate;
+}
+
+/** Whether `promise` has settled by the end of this turn of the event loop. */
+async function settledNow(promise: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  promise.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  await setImmediate();
+  return settled;
+}
+
+/** Makes the gate learn that the database stalled: an operation sent outlives its deadline. */
+async function stall(gate: ConnectionGate<string>) {
+  const hung = manual();
+  await assert.rejects(
+    gate.run('get', () => hung.promise),
+    OperationTimeoutError,
+  );
+  assert.equal(gate.stalled, true);
+  return hung;
+}
+
+describe('the gate once open: shedding what cannot finish in time', () => {
+  test('past maxInFlight, operations wait their turn and are sent in order as earlier ones settle', async () => {
+    const gate = await openThrottledGate(2, 0);
+    const sent: number[] = [];
+    const running = [1, 2, 3, 4].map((n) => {
+      const settle = manual();
+      const result = gate.run('op', async () => {
+        sent.push(n);
+        await settle.promise;
+        return n;
+      });
+      return { settle, result };
+    });
+    assert.deepEqual(sent, [1, 2]);
+    assert.equal(gate.inFlight, 2);
+    assert.equal(gate.pending, 4);
+    running[1]?.settle.resolve();
+    await running[1]?.result;
+    assert.deepEqual(sent, [1, 2, 3]);
+    running[0]?.settle.resolve();
+    await running[0]?.result;
+    assert.deepEqual(sent, [1, 2, 3, 4]);
+    for (const { settle } of running) settle.resolve();
+    assert.deepEqual(await Promise.all(running.map(({ result }) => result)), [1, 2, 3, 4]);
+    assert.equal(gate.inFlight, 0);
+    assert.equal(gate.pending, 0);
+  });
+
+  test('a quiet gate sends MIN_IN_FLIGHT operations at once, and more once the database has answered more', async () => {
+    const gate = await openThrottledGate(64, 0);
+    const hung = manual();
+    const first = Array.from({ length: 20 }, () => gate.run('op', () => hung.promise));
+    assert.equal(gate.inFlight, MIN_IN_FLIGHT);
+    hung.resolve();
+    await Promise.all(first);
+    // 201 answers in the last second (opening the gate, then 20, then 180): a quarter of them is 51.
+    for (let i = 0; i < 180; i += 1) await gate.run('op', async () => undefined);
+    const again = manual();
+    const second = Array.from({ length: 60 }, () => gate.run('op', () => again.promise));
+    assert.equal(gate.inFlight, 51);
+    again.resolve();
+    await Promise.all(second);
+  });
+
+  test('an operation that waited half its deadline for its turn is refused with OverloadedError, never sent', async () => {
+    const gate = await openThrottledGate(1, 200);
+    const slow = manual();
+    const running = gate.run('op', () => slow.promise);
+    let sent = false;
+    const waiting = gate.run('get', async () => {
+      sent = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    slow.resolve();
+    await running;
+    await assert.rejects(waiting, (error: unknown) => {
+      assert.ok(error instanceof OverloadedError);
+      assert.equal(error.code, 'OVERLOADED');
+      assert.equal(error.reason, 'queued');
+      assert.equal(error.operation, 'get');
+      return true;
+    });
+    assert.equal(sent, false);
+    assert.equal(gate.pending, 0);
+    assert.equal(await gate.run('op', async () => 'sent'), 'sent', 'the next one is sent at once');
+  });
+
+  test('once an operation sent outlives its deadline, only probes are sent and the others are refused at once', async () => {
+    const gate = await openThrottledGate(10, 50);
+    const hung = await stall(gate);
+    const probes = Array.from({ length: PROBES }, () => manual<string>());
+    const probing = probes.map((probe) => gate.run('probe', () => probe.promise));
+    const refused = gate.run('get', async () => 'sent');
+    assert.equal(await settledNow(refused), true, 'refused in the turn it was issued');
+    await assert.rejects(refused, (error: unknown) => {
+      assert.ok(error instanceof OverloadedError);
+      assert.equal(error.reason, 'unanswered');
+      return true;
+    });
+    for (const [i, probe] of probes.entries()) probe.resolve(`answer ${i}`);
+    assert.deepEqual(await Promise.all(probing), ['answer 0', 'answer 1']);
+    assert.equal(gate.stalled, false);
+    assert.equal(await gate.run('get', async () => 'sent'), 'sent');
+    hung.resolve();
+  });
+
+  test('a probe unanswered for a fifth of its deadline no longer holds back the next one', async () => {
+    const gate = await openThrottledGate(10, 200);
+    const hung = await stall(gate);
+    const stuck = Array.from({ length: PROBES }, () => gate.run('probe', () => hung.promise));
+    for (const probe of stuck) probe.catch(() => undefined);
+    await assert.rejects(
+      gate.run('get', async () => 'sent'),
+      OverloadedError,
+    );
+    // Past 40 ms the stuck probes stay in flight, but another may go: to a new primary, say.
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.equal(await gate.run('get', async () => 'answered'), 'answered');
+    assert.equal(gate.stalled, false);
+    hung.resolve();
+  });
+
+  test('operations waiting for their turn when the gate learns of the stall are refused at once', async () => {
+    const gate = await openThrottledGate(1, 100);
+    const hung = manual();
+    const running = gate.run('get', () => hung.promise);
+    running.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    let sent = false;
+    const waiting = gate.run('set', async () => {
+      sent = true;
+    });
+    await assert.rejects(running, OperationTimeoutError);
+    await assert.rejects(waiting, OverloadedError);
+    assert.equal(sent, false);
+    assert.equal(gate.pending, 1, 'only the operation still in the driver holds a place');
+    hung.resolve();
+  });
+
+  test('a probe that fails keeps the gate shedding, and the next operation is a probe', async () => {
+    const gate = await openThrottledGate(10, 50);
+    const hung = await stall(gate);
+    await assert.rejects(
+      gate.run('probe', async () => {
+        throw new Error('no answer');
+      }),
+      /no answer/,
+    );
+    assert.equal(gate.stalled, true);
+    assert.equal(await gate.run('probe', async () => 'answered'), 'answered');
+    assert.equal(gate.stalled, false);
+    hung.resolve();
+  });
+
+  test('an operation sent before the stall that is answered late lets everything through again', async () => {
+    const gate = await openThrottledGate(10, 50);
+    const hung = await stall(gate);
+    hung.resolve();
+    await setImmediate();
+    assert.equal(gate.stalled, false);
+    assert.equal(gate.inFlight, 0);
+  });
+
+  test('an operation that times out waiting for the connection does not make the gate shed', async () => {
+    const { connect, attempt } = manualConnect<string>();
+    const gate = new ConnectionGate(connect, { maxPending: 10, timeoutMs: 30 });
+    await assert.rejects(
+      gate.run('op', async () => undefined),
+      OperationTimeoutError,
+    );
+    attempt(0).resolve('db');
+    assert.equal(gate.stalled, false);
+    assert.equal(await gate.run('op', async (value) => value), 'db');
+  });
+
+  test('what the first connection sends on open goes before the operations that waited for it', async () => {
+    const { connect, attempt } = manualConnect<string>();
+    const sent: string[] = [];
+    const gate: ConnectionGate<string> = new ConnectionGate(connect, {
+      maxPending: 10,
+      timeoutMs: 0,
+      maxInFlight: 1,
+      onOpen: () => {
+        void gate.run('createIndex', async () => {
+          sent.push('createIndex');
+        });
+      },
+    });
+    const waited = ['a', 'b'].map((name) =>
+      gate.run(name, async () => {
+        sent.push(name);
+      }),
+    );
+    attempt(0).resolve('db');
+    await Promise.all(waited);
+    assert.deepEqual(sent, ['createIndex', 'a', 'b']);
+  });
+
+  test('a lease takes no turn and is not refused while the gate sheds', async () => {
+    const gate = await openThrottledGate(1, 50);
+    const hung = await stall(gate);
+    const lease = await gate.lease('sessions');
+    assert.equal(lease.value, 'db');
+    lease.release();
+    hung.resolve();
+  });
+
+  test('close without a deadline refuses operations waiting for their turn with StoreClosedError', async () => {
+    const gate = await openThrottledGate(1, 0);
+    const running = manual();
+    const first = gate.run('op', () => running.promise);
+    const waiting = gate.run('op', async () => 'sent');
+    const closing = gate.close();
+    await assert.rejects(waiting, StoreClosedError);
+    running.resolve();
+    await first;
+    await closing;
+  });
+
+  test('an operation learns how much of its deadline is left, for maxTimeMS; none without a deadline', async () => {
+    const gate = await openThrottledGate(10, 1_000);
+    const left = await gate.run('op', async (_value, deadline) => deadline.remainingMs);
+    assert.ok(left !== undefined && left > 900 && left <= 1_000, `${left} ms left`);
+    const later = await gate.run('op', async (_value, deadline) => {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return deadline.remainingMs;
+    });
+    assert.ok(later !== undefined && later <= 920, `${later} ms left after 100 ms`);
+    const unbounded = await openThrottledGate(10, 0);
+    assert.equal(
+      await unbounded.run('op', async (_value, deadline) => deadline.remainingMs),
+      undefined,
+    );
   });
 });
 

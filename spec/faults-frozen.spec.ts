@@ -1,10 +1,14 @@
 /**
  * Fault specs: the database is frozen (SIGSTOP), so connections stay open and nothing answers,
  * as with a stalled disk or a paused VM. Operations must fail at their deadline, not after the
- * driver's 30 s connect timeout or a TCP timeout, and work again once the server resumes.
+ * driver's 30 s connect timeout or a TCP timeout, and work again once the server resumes; under
+ * load, the store must refuse what it cannot send, at once, so that the server has nothing stale
+ * to work off when it resumes. The two load specs run one after the other (in one file), so that
+ * neither measures the capacity of a machine the other is loading.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { MongoDBStore, SessionRepository } from '../lib/index.js';
 import {
   assertStoreError,
@@ -18,6 +22,19 @@ import {
 import { useFerretDBServers } from './support/ferretdb-process.js';
 import { HttpClient } from './support/http.js';
 import { type ErrorReply, startSessionApp } from './support/session-app.js';
+import {
+  backendCapacity,
+  firstSuccessAfter,
+  IDLE_SESSIONS,
+  OPERATIONS_PER_REQUEST,
+  offerSteadyLoad,
+  percentile,
+  type Sample,
+  sessionRequests,
+  storeIdleSessions,
+  successesBetween,
+  tally,
+} from './support/steady-load.js';
 import { useUnhandledRejectionRecorder } from './support/unhandled-rejections.js';
 
 const servers = useFerretDBServers();
@@ -146,6 +163,191 @@ test('an app on a frozen database answers 500 at the deadline, not after the dri
   escapes.assertNone();
 });
 
+const LONG_FREEZE_MS = 20_000;
+/** The default `operationTimeoutMs`, which the long freeze runs with. */
+const DEFAULT_DEADLINE_MS = 5_000;
+
+test('under steady load, a 20 s freeze is met with refusals at once, and the first request succeeds within 1 s of SIGCONT', {
+  timeout: 120_000,
+}, async (t) => {
+  const server = await servers.create(t);
+  if (server === undefined) return;
+  const uri = `${server.uri}faults`;
+  // Heavier work for the database, so that the app's own stays small beside it.
+  await storeIdleSessions(uri, 'frozen_load', IDLE_SESSIONS);
+  // The defaults: a 5 s deadline and 10 000 pending operations at most.
+  const store = new MongoDBStore({ uri, collection: 'frozen_load' });
+  t.after(() => store.close());
+  await store.repository.whenIndexed();
+  const app = await startSessionApp(t, store);
+  const request = await sessionRequests(app.url);
+  // Half of what the database sustains: what it has to work off when it resumes, unless the
+  // store refuses it, is ten seconds of its work.
+  const capacity = await backendCapacity(uri, 'frozen_load');
+  const rate = Math.min(capacity / 2 / OPERATIONS_PER_REQUEST, 300);
+  const load = offerSteadyLoad(rate, request, Math.ceil(rate * 30));
+  await delay(3_000);
+  const frozenAt = performance.now();
+  server.freeze();
+  await delay(LONG_FREEZE_MS);
+  const thawedAt = performance.now();
+  server.thaw();
+  await delay(5_000);
+  await load.stop();
+
+  const { samples } = load;
+  // Requests alternate: even ones write (a read, then a write), odd ones read.
+  const first = {
+    write: firstSuccessAfter(
+      samples.filter((_, i) => i % 2 === 0),
+      thawedAt,
+    ),
+    read: firstSuccessAfter(
+      samples.filter((_, i) => i % 2 === 1),
+      thawedAt,
+    ),
+  };
+  const issued = (from: number, to: number) =>
+    samples.filter((sample) => sample.issuedAt >= from && sample.issuedAt < to);
+  // Once the first operation sent has outlived its deadline, the store knows the server stalled.
+  const knownStalled = issued(frozenAt + DEFAULT_DEADLINE_MS + TIMING_MARGIN_MS, thawedAt);
+  const answerMs = knownStalled.map((sample) => sample.settledAt - sample.issuedAt);
+  const recovered = issued(thawedAt + 1_000, thawedAt + 5_000);
+  t.diagnostic(
+    `capacity ${capacity.toFixed(0)} operations/s; ${rate.toFixed(0)} requests/s: before the freeze ${JSON.stringify(tally(issued(0, frozenAt)))}; during it ${JSON.stringify(tally(issued(frozenAt, thawedAt)))}; after SIGCONT ${JSON.stringify(tally(issued(thawedAt, Number.POSITIVE_INFINITY)))}`,
+  );
+  t.diagnostic(
+    `once the stall was known, requests were answered in ${ms(percentile(answerMs, 50))} (median), ${ms(percentile(answerMs, 95))} (95th percentile)`,
+  );
+  t.diagnostic(
+    `after SIGCONT, first write ${first.write === undefined ? 'never' : ms(first.write)}, first read ${first.read === undefined ? 'never' : ms(first.read)}; successes in the seconds after it: ${perSecond(samples, thawedAt, 5)}`,
+  );
+
+  assert.ok(successesBetween(samples, 0, frozenAt) > 0, 'nothing succeeded before the freeze');
+  for (const sample of issued(frozenAt, thawedAt - DEFAULT_DEADLINE_MS - TIMING_MARGIN_MS)) {
+    assert.ok(!sample.ok, 'a request succeeded on a frozen server');
+  }
+  for (const { code } of samples) {
+    assert.ok(
+      code === undefined || ['OPERATION_TIMEOUT', 'OVERLOADED'].includes(code),
+      `a request failed with ${code}`,
+    );
+  }
+  assert.ok(
+    percentile(answerMs, 90) < 1_000,
+    `with the server known to be stalled, requests still waited: 90th percentile ${ms(percentile(answerMs, 90))}`,
+  );
+  // Reads alone would not tell: on FerretDB they pass writes that the database still works off.
+  for (const [kind, after] of Object.entries(first)) {
+    assert.ok(after !== undefined && after <= 1_000, `first ${kind} ${after} ms after SIGCONT`);
+  }
+  const succeeded = recovered.filter((sample) => sample.ok).length;
+  assert.ok(
+    succeeded >= recovered.length * 0.8,
+    `from 1 s after SIGCONT, only ${succeeded} of ${recovered.length} requests succeeded`,
+  );
+  escapes.assertNone();
+});
+
+test('under twice the load the database sustains, requests keep succeeding, and succeed again within 3 s of the end of a freeze', {
+  timeout: 120_000,
+}, async (t) => {
+  const server = await servers.create(t);
+  if (server === undefined) return;
+  // The defaults: a 5 s deadline and 10 000 pending operations at most.
+  const uri = `${server.uri}faults`;
+  // The database, not the app, must be what cannot keep up: the idle sessions make its work
+  // heavier, so that twice its capacity stays a load this process drives easily.
+  await storeIdleSessions(uri, 'overload', IDLE_SESSIONS);
+  const store = new MongoDBStore({ uri, collection: 'overload' });
+  t.after(() => store.close());
+  await store.repository.whenIndexed();
+  const app = await startSessionApp(t, store);
+  const request = await sessionRequests(app.url);
+  const capacity = await backendCapacity(uri, 'overload');
+  assert.ok(capacity > 0, 'nothing succeeded while measuring capacity');
+  // Twice what the database sustains, in requests: a write request sends a read and a write.
+  const offered = (2 * capacity) / OPERATIONS_PER_REQUEST;
+  const freezeMs = 10_000;
+  const load = offerSteadyLoad(offered, request, Math.ceil(offered * 30));
+  await delay(3_000);
+  const frozenAt = performance.now();
+  server.freeze();
+  await delay(freezeMs);
+  const thawedAt = performance.now();
+  server.thaw();
+  await delay(10_000);
+  const stoppedAt = performance.now();
+  await load.stop();
+
+  const { samples } = load;
+  // Requests alternate: even ones write (a read, then a write), odd ones read.
+  const writes = samples.filter((_, i) => i % 2 === 0);
+  const reads = samples.filter((_, i) => i % 2 === 1);
+  const first = {
+    write: firstSuccessAfter(writes, thawedAt),
+    read: firstSuccessAfter(reads, thawedAt),
+  };
+  const seconds = (kind: readonly Sample[]) =>
+    Array.from({ length: 10 }, (_, i) =>
+      successesBetween(kind, thawedAt + i * 1_000, thawedAt + (i + 1) * 1_000),
+    ).join(', ');
+  const lateRate = (kind: readonly Sample[]) =>
+    (successesBetween(kind, thawedAt + 3_000, stoppedAt) * 1_000) / (stoppedAt - thawedAt - 3_000);
+  const beforeRate = (successesBetween(samples, 0, frozenAt) * 1_000) / 3_000;
+  const capacityInRequests = capacity / OPERATIONS_PER_REQUEST;
+  const answerMs = samples.map((sample) => sample.settledAt - sample.issuedAt);
+  t.diagnostic(
+    `capacity ${capacity.toFixed(0)} operations/s (${capacityInRequests.toFixed(0)} requests/s); offered ${offered.toFixed(0)} requests/s: ${JSON.stringify(tally(samples))}`,
+  );
+  t.diagnostic(
+    `${beforeRate.toFixed(0)} successes/s before the ${freezeMs / 1_000} s freeze; after SIGCONT, first write ${msOrNever(first.write)}, first read ${msOrNever(first.read)}`,
+  );
+  t.diagnostic(
+    `successes after SIGCONT, second by second: writes ${seconds(writes)}; reads ${seconds(reads)} (from 3 s on ${lateRate(samples).toFixed(0)}/s, ${((100 * lateRate(samples)) / capacityInRequests).toFixed(0)} % of capacity)`,
+  );
+  t.diagnostic(
+    `after SIGCONT, writes ${JSON.stringify(tally(writes.filter((sample) => sample.issuedAt >= thawedAt)))}, reads ${JSON.stringify(tally(reads.filter((sample) => sample.issuedAt >= thawedAt)))}`,
+  );
+  t.diagnostic(
+    `answered in ${ms(percentile(answerMs, 50))} (median), ${ms(percentile(answerMs, 99))} (99th percentile), ${ms(Math.max(...answerMs))} (slowest)`,
+  );
+
+  // Reads alone would not tell: on FerretDB they pass writes that the database still works off.
+  for (const [kind, after] of Object.entries(first)) {
+    assert.ok(after !== undefined && after <= 3_000, `first ${kind} ${after} ms after SIGCONT`);
+  }
+  // Far less than capacity on a busy machine, but never next to none.
+  for (const [kind, of] of [
+    ['writes', writes],
+    ['reads', reads],
+  ] as const) {
+    assert.ok(
+      lateRate(of) >= capacityInRequests / 20,
+      `from 3 s after SIGCONT only ${lateRate(of).toFixed(1)} ${kind}/s succeeded, capacity ${capacityInRequests.toFixed(0)} requests/s`,
+    );
+  }
+  for (const { code } of samples) {
+    assert.ok(
+      code === undefined || ['OPERATION_TIMEOUT', 'OVERLOADED', 'QUEUE_FULL'].includes(code),
+      `a request failed with ${code}`,
+    );
+  }
+  // A write request sends two operations, one after the other, each with its deadline.
+  assert.ok(
+    Math.max(...answerMs) <= 2 * DEFAULT_DEADLINE_MS + TIMING_MARGIN_MS,
+    `a request was answered after ${ms(Math.max(...answerMs))}`,
+  );
+  escapes.assertNone();
+});
+
+/** Successes answered in each of the `seconds` seconds from `from`, for a diagnostic line. */
+function perSecond(samples: readonly Sample[], from: number, seconds: number): string {
+  return Array.from({ length: seconds }, (_, i) =>
+    successesBetween(samples, from + i * 1_000, from + (i + 1) * 1_000),
+  ).join(', ');
+}
+
 /** Retries `operation` until it succeeds; returns how long that took. */
 async function recover(operation: () => Promise<unknown>, withinMs: number): Promise<number> {
   const started = performance.now();
@@ -160,4 +362,8 @@ async function recover(operation: () => Promise<unknown>, withinMs: number): Pro
     }
   }
   throw new Error(`the store did not recover within ${withinMs} ms: ${String(lastError)}`);
+}
+
+function msOrNever(value: number | undefined): string {
+  return value === undefined ? 'never' : ms(value);
 }
