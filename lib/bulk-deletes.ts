@@ -5,6 +5,7 @@
  */
 import type { Collection, Document, Filter, UpdateFilter } from 'mongodb';
 import { isDuplicateOf } from './driver-errors.js';
+import type { TimeLimit } from './mongo-connection.js';
 import type { SessionPredicate } from './session-filter.js';
 import type { SessionDocument, SessionLike, StoredSession } from './session-types.js';
 
@@ -25,8 +26,13 @@ export const DELETE_BATCH_SIZE = 20_000;
  */
 export const DESTROY_LIST_SIZE = 1_000;
 
-/** Runs one step on the session collection, as one operation with its own deadline. */
-type Step = <R>(run: (sessions: Collection<SessionDocument>) => Promise<R>) => Promise<R>;
+/**
+ * Runs one step on the session collection, as one operation with its own deadline, whose rest
+ * goes to the server with each command (`limit`).
+ */
+type Step = <R>(
+  run: (sessions: Collection<SessionDocument>, limit: TimeLimit) => Promise<R>,
+) => Promise<R>;
 
 /**
  * How the sessions of a list of ids end: each id's document is replaced by a tombstone
@@ -54,18 +60,17 @@ export async function endListed(
   ids: readonly string[],
   filter: Filter<Document>,
   ending: Ending,
+  limit: TimeLimit = {},
 ): Promise<number> {
   const now = ending.now();
   const { idField } = ending;
-  const { deletedCount } = await sessions.deleteMany({ ...filter, [idField]: { $in: ids } });
-  const taken = await insertedBut(
-    sessions,
-    ids.map((id) => ending.tombstone(id, now)),
-    idField,
-  );
+  const listed = { ...filter, [idField]: { $in: ids } };
+  const { deletedCount } = await sessions.deleteMany(listed, limit);
+  const records = ids.map((id) => ending.tombstone(id, now));
+  const taken = await insertedBut(sessions, records, idField, limit);
   if (taken.length > 0) {
     const written = ending.notEnded({ ...filter, [idField]: { $in: taken.map((i) => ids[i]) } });
-    await sessions.updateMany(written, ending.ending(now));
+    await sessions.updateMany(written, ending.ending(now), limit);
   }
   return deletedCount;
 }
@@ -75,9 +80,10 @@ async function insertedBut(
   sessions: Collection<SessionDocument>,
   documents: readonly Document[],
   idField: string,
+  limit: TimeLimit,
 ): Promise<number[]> {
   try {
-    await sessions.insertMany(documents as SessionDocument[], { ordered: false });
+    await sessions.insertMany(documents as SessionDocument[], { ordered: false, ...limit });
     return [];
   } catch (error) {
     const failed = (error as { writeErrors?: unknown }).writeErrors;
@@ -106,14 +112,19 @@ export async function endMatching(
   const { idField } = ending;
   const projection = idField === '_id' ? { _id: 1 } : { _id: 0, [idField]: 1 };
   for (let ended = 0; ; ) {
-    const found = await step((sessions) =>
+    const found = await step((sessions, limit) =>
       sessions
-        .find(filter, { projection, limit: DESTROY_LIST_SIZE, batchSize: DESTROY_LIST_SIZE })
+        .find(filter, {
+          projection,
+          limit: DESTROY_LIST_SIZE,
+          batchSize: DESTROY_LIST_SIZE,
+          ...limit,
+        })
         .toArray(),
     );
     const ids = found.map((document) => String(document[idField]));
     if (ids.length > 0) {
-      ended += await step((sessions) => endListed(sessions, ids, filter, ending));
+      ended += await step((sessions, limit) => endListed(sessions, ids, filter, ending, limit));
     }
     if (ids.length < DESTROY_LIST_SIZE) return ended;
   }
@@ -134,9 +145,11 @@ export async function deleteInBatches(filter: Filter<Document>, step: Step): Pro
     limit: 1,
   } as const;
   for (let deleted = 0; ; ) {
-    const edge = await step((sessions) => sessions.findOne(filter, edgeOptions));
+    const edge = await step((sessions, limit) =>
+      sessions.findOne(filter, { ...edgeOptions, ...limit }),
+    );
     const batch = edge === null ? filter : { ...filter, _id: { $lte: edge._id } };
-    const result = await step((sessions) => sessions.deleteMany(batch));
+    const result = await step((sessions, limit) => sessions.deleteMany(batch, limit));
     deleted += result.deletedCount;
     if (edge === null || result.deletedCount === 0) return deleted;
   }

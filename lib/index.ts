@@ -6,6 +6,7 @@ export {
   InvalidSessionIdError,
   OperationError,
   OperationTimeoutError,
+  OverloadedError,
   QueueFullError,
   SessionDecryptionError,
   SessionStoreError,

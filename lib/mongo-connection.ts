@@ -35,6 +35,9 @@ export function openCollection(
   });
 }
 
+/** The `maxTimeMS` a driver call takes: what is left of the operation's deadline, if it has one. */
+export type TimeLimit = { readonly maxTimeMS?: number };
+
 /**
  * Options of a driver call that send the time left of `deadline` to the server as `maxTimeMS`,
  * so that the server too gives up work nobody waits for any more; none without a deadline. The
@@ -44,7 +47,7 @@ export function openCollection(
  * cursor's whole life. FerretDB 1.24 honours it on `find`, `aggregate` (so `countDocuments`) and
  * `findAndModify`, and ignores it on `update`, `delete`, `insert` and `count`.
  */
-export function timeLimit(deadline: Deadline): { readonly maxTimeMS?: number } {
+export function timeLimit(deadline: Deadline): TimeLimit {
   const left = deadline.remainingMs;
   return left === undefined ? {} : { maxTimeMS: left };
 }

@@ -56,7 +56,9 @@ export interface SessionRepositoryOptions {
   /**
    * How many operations may be pending at once (waiting for the connection or running); past it,
    * new ones are refused at once with `QueueFullError`, so memory stays bounded while the
-   * database is away. @default 10_000
+   * database is away. Every operation ends by its deadline, so the bound only needs to cover
+   * the requests of one deadline: 2 000 is 800 a second over half of the default 5 s (about
+   * 9 MB of pending work). @default 2_000
    */
   readonly maxPendingOperations?: number | undefined;
   /**
@@ -222,6 +224,8 @@ export interface ResolvedOptions {
 export const DEFAULT_URI = 'mongodb://127.0.0.1:27017/test';
 export const DEFAULT_EXPIRES_MS = 14 * 24 * 60 * 60 * 1000;
 export const DEFAULT_OPERATION_TIMEOUT_MS = 5_000;
+/** Pending operations past which new ones are refused at once (`QueueFullError`). */
+export const DEFAULT_MAX_PENDING_OPERATIONS = 2_000;
 export const DEFAULT_AUTO_REMOVE_INTERVAL_MS = 60_000;
 export const DEFAULT_TOUCH_AFTER_MS = 60_000;
 /**
@@ -284,7 +288,7 @@ export function resolveOptions(given: SessionRepositoryOptions | null = {}): Res
     writeConcern: optionalObject('writeConcern', options.writeConcern),
     maxPendingOperations: positiveInteger(
       'maxPendingOperations',
-      options.maxPendingOperations ?? 10_000,
+      options.maxPendingOperations ?? DEFAULT_MAX_PENDING_OPERATIONS,
     ),
     operationTimeoutMs: nonNegativeInteger(
       'operationTimeoutMs',

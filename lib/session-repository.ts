@@ -12,6 +12,7 @@ import { isDuplicateOf, isTransient, serverCode } from './driver-errors.js';
 import {
   type IndexError,
   OperationTimeoutError,
+  type SessionStoreError,
   StoreClosedError,
   storeError,
   UnreadableSessionError,
@@ -19,7 +20,7 @@ import {
 import { ExpiryPolicy, type IndexSpec, StoredExpiries } from './expiry.js';
 import { ExpiryTasks, type IndexStatus } from './expiry-tasks.js';
 import { ignoresKeysInSet, KeyShapes, REWRITE_MARK } from './key-shapes.js';
-import { createClient, openCollection } from './mongo-connection.js';
+import { createClient, openCollection, type TimeLimit, timeLimit } from './mongo-connection.js';
 import {
   type AutoRemoveOption,
   type ResolvedOptions,
@@ -57,6 +58,8 @@ export type {
 
 /** An update through a path that does not exist as a document, such as `session.cookie` of a string. */
 const PATH_NOT_VIABLE = 28;
+/** `MaxTimeMSExpired`: the server ended the operation at the deadline the store sent with it. */
+const MAX_TIME_EXPIRED = 50;
 
 /**
  * What `set` did: stored a new session, replaced a stored one, ended one whose cookie had already
@@ -194,9 +197,9 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     const options = { projection, ...this.#codec.readOptions };
     return this.#operation(
       'get',
-      async (sessions) => {
+      async (sessions, limit) => {
         const sentAt = Date.now();
-        const found = await sessions.findOne(filter, options);
+        const found = await sessions.findOne(filter, { ...options, ...limit });
         const expires: unknown = found?.[field];
         const now = this.#clock.now();
         if (found === null || !this.#expiry.isLive(expires, now)) return null;
@@ -204,7 +207,11 @@ export class SessionRepository<T extends SessionLike = AnySession> {
         if (state === 'outlived') {
           // Past its absolute lifetime: ended now, so that no request still running stores it again.
           this.#stored.forget(sid);
-          await sessions.updateOne(this.#lifecycle.notEnded(filter), this.#lifecycle.ending(now));
+          await sessions.updateOne(
+            this.#lifecycle.notEnded(filter),
+            this.#lifecycle.ending(now),
+            limit,
+          );
         }
         if (state !== 'live') return null;
         if (expires instanceof Date) this.#stored.read(sid, expires, sentAt);
@@ -234,21 +241,25 @@ export class SessionRepository<T extends SessionLike = AnySession> {
       () =>
         this.#operation(
           'set',
-          async (sessions) => {
+          async (sessions, limit) => {
             // Once connected: the server's clock has been read.
             const encoded = this.#serverTimed(local);
             const { expires } = encoded;
             const now = this.#clock.now();
             if (expires.getTime() <= now) {
               this.#stored.forget(sid);
-              await sessions.updateOne(this.#lifecycle.notEnded(byId), this.#lifecycle.ending(now));
+              await sessions.updateOne(
+                this.#lifecycle.notEnded(byId),
+                this.#lifecycle.ending(now),
+                limit,
+              );
               return 'deleted';
             }
             const filter = this.#lifecycle.live(byId, now);
             const update = this.#written(encoded, now);
             const need = this.#shapes.sessionNeed(sid, encoded.session);
             const write = (mark: string | undefined) =>
-              updated(sessions, filter, update, { mark, upsert: true });
+              updated(sessions, filter, update, { mark, upsert: true, limit });
             await this.#tasks.uniqueIndexTried();
             const written = await upsertLive(this.options.idField, async () => {
               const first = await write(need === 'mark' ? 'session' : undefined);
@@ -291,11 +302,15 @@ export class SessionRepository<T extends SessionLike = AnySession> {
       () =>
         this.#operation(
           'touch',
-          async (sessions) => {
+          async (sessions, limit) => {
             const { expires } = this.#serverTimed(local);
             const now = this.#clock.now();
             if (expires.getTime() <= now) {
-              await sessions.updateOne(this.#lifecycle.notEnded(byId), this.#lifecycle.ending(now));
+              await sessions.updateOne(
+                this.#lifecycle.notEnded(byId),
+                this.#lifecycle.ending(now),
+                limit,
+              );
               return false;
             }
             const filter = this.#unexpired(byId, now);
@@ -310,14 +325,14 @@ export class SessionRepository<T extends SessionLike = AnySession> {
             let touched: boolean;
             try {
               const update = { $set: changes, $min: times.$min };
-              touched = (await updated(sessions, filter, update, { mark })).matchedCount > 0;
+              touched = (await updated(sessions, filter, update, { mark, limit })).matchedCount > 0;
             } catch (error) {
               if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
               // The stored session is a string (another store's form, or another serializer's):
               // its cookie cannot be set alone, so the whole session is written in this store's form.
               const whole = this.#codec.encode(id, session);
               const update = this.#written(whole, now);
-              const replaced = await updated(sessions, filter, update, { mark: 'session' });
+              const replaced = await updated(sessions, filter, update, { mark: 'session', limit });
               this.#shapes.remember(sid, whole.session);
               touched = replaced.matchedCount > 0;
             }
@@ -326,7 +341,10 @@ export class SessionRepository<T extends SessionLike = AnySession> {
               return true;
             }
             // Nothing matched: the session is missing, expired, or ended. Only the last is news.
-            const found = await sessions.findOne(byId, { projection: this.#lifecycle.projection });
+            const found = await sessions.findOne(byId, {
+              projection: this.#lifecycle.projection,
+              ...limit,
+            });
             if (found !== null && this.#lifecycle.state(found, now) !== 'live') {
               this.#refuse('touch', sid);
             }
@@ -356,17 +374,17 @@ export class SessionRepository<T extends SessionLike = AnySession> {
       const batch = ids.slice(start, start + DESTROY_LIST_SIZE);
       await this.#operation(
         'destroy',
-        async (sessions) => {
+        async (sessions, limit) => {
           const [only] = batch;
           if (batch.length > 1 || only === undefined) {
             // Many ids: deleted, and their records inserted, in two commands.
-            await endListed(sessions, batch, {}, this.#lifecycle);
+            await endListed(sessions, batch, {}, this.#lifecycle, limit);
             return;
           }
           const update = this.#lifecycle.ending(this.#clock.now());
           // Two ends of one id never stored can both try to insert it: the loser tries again.
           await retriedOnDuplicate(this.options.idField, () =>
-            sessions.updateOne(this.#byId(only), update, { upsert: true }),
+            sessions.updateOne(this.#byId(only), update, { upsert: true, ...limit }),
           );
         },
         RETRY,
@@ -467,7 +485,9 @@ export class SessionRepository<T extends SessionLike = AnySession> {
 
   /** How many unexpired sessions there are. */
   length(): Promise<number> {
-    return this.#operation('length', (sessions) => sessions.countDocuments(this.#unexpired({})));
+    return this.#operation('length', (sessions, limit) =>
+      sessions.countDocuments(this.#unexpired({}), limit),
+    );
   }
 
   /**
@@ -477,9 +497,9 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   ids(): Promise<string[]> {
     const { idField } = this.options;
     const projection = idField === '_id' ? { _id: 1 } : { _id: 0, [idField]: 1 };
-    return this.#operation('ids', async (sessions) => {
+    return this.#operation('ids', async (sessions, limit) => {
       const live = this.#unexpired({});
-      const documents = await sessions.find(live, { projection }).toArray();
+      const documents = await sessions.find(live, { projection, ...limit }).toArray();
       return documents.map((document) => String(document[idField]));
     });
   }
@@ -490,9 +510,11 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * Reads them all into memory: see `sessions()`.
    */
   all(): Promise<Array<StoredSession<T>>> {
-    return this.#operation('all', async (sessions) => {
+    return this.#operation('all', async (sessions, limit) => {
       const live = this.#unexpired({});
-      const documents = await sessions.find(live, this.#codec.readOptions).toArray();
+      const documents = await sessions
+        .find(live, { ...this.#codec.readOptions, ...limit })
+        .toArray();
       return documents.flatMap((document) => this.#fromDocument(document));
     });
   }
@@ -659,7 +681,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     return destroySelected(this.#scan('destroyWhere', query), selects, (ids) =>
       this.#operation(
         'destroyWhere',
-        (sessions) => endListed(sessions, ids, this.#unexpired({}), this.#lifecycle),
+        (sessions, limit) => endListed(sessions, ids, this.#unexpired({}), this.#lifecycle, limit),
         RETRY,
       ),
     );
@@ -676,24 +698,32 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    */
   #operation<R>(
     name: string,
-    run: (sessions: Collection<SessionDocument>) => Promise<R>,
+    run: (sessions: Collection<SessionDocument>, limit: TimeLimit) => Promise<R>,
     retry = false,
   ): Promise<R> {
     return this.#gate.run(name, async (sessions, deadline: Deadline) => {
       try {
-        return await run(sessions);
+        return await run(sessions, timeLimit(deadline));
       } catch (error) {
         if (!retry || deadline.expired || this.#gate.closed || !isTransient(error)) {
-          throw storeError(name, error);
+          throw this.#failed(name, error);
         }
         debug('%s: retrying once after %s', name, described(error));
       }
       try {
-        return await run(sessions);
+        return await run(sessions, timeLimit(deadline));
       } catch (error) {
-        throw storeError(name, error);
+        throw this.#failed(name, error);
       }
     });
+  }
+
+  /** A driver error as the store reports it; the server's own end of the deadline is a timeout. */
+  #failed(name: string, error: unknown): SessionStoreError {
+    if (serverCode(error) === MAX_TIME_EXPIRED) {
+      return new OperationTimeoutError(name, this.options.operationTimeoutMs);
+    }
+    return storeError(name, error);
   }
 
   /** A stored document as the iterator and `all()` yield it; none when it cannot be read. */
@@ -767,9 +797,13 @@ async function updated(
   sessions: Collection<SessionDocument>,
   filter: Filter<Document>,
   update: Document,
-  { mark, upsert = false }: { readonly mark: string | undefined; readonly upsert?: boolean },
+  {
+    mark,
+    upsert = false,
+    limit,
+  }: { readonly mark: string | undefined; readonly upsert?: boolean; readonly limit: TimeLimit },
 ): Promise<Updated> {
-  const options = { upsert, ignoreUndefined: true };
+  const options = { upsert, ignoreUndefined: true, ...limit };
   if (mark === undefined) return sessions.updateOne(filter, update, options);
   const marking = {
     filter: { ...filter, [mark]: { $type: 'object' } },
@@ -777,7 +811,7 @@ async function updated(
   };
   const result = await sessions.bulkWrite(
     [{ updateOne: marking }, { updateOne: { filter, update, upsert } }],
-    { ordered: true, ignoreUndefined: true },
+    { ordered: true, ignoreUndefined: true, ...limit },
   );
   // The mark matches only where the write does too: the write's own match is either count.
   return {

@@ -163,3 +163,46 @@ describe('the deadline of an operation on the server', () => {
     assert.equal(updated.modifiedCount, 10, 'the update ignored its maxTimeMS');
   });
 });
+
+describe('the store sends its deadline', () => {
+  test('each command of get, set, touch, destroy, length, ids and destroyWhere carries maxTimeMS within operationTimeoutMs', async (t) => {
+    const { SessionRepository } = await import('../lib/index.js');
+    const { commandsDuring } = await import('./support/database.js');
+    const repository = new SessionRepository({
+      client: database.client,
+      databaseName: database.databaseName,
+      collection: 'store_sends_deadline',
+      autoRemove: 'disabled',
+      manageIndexes: false,
+      touchAfterMs: 0,
+      operationTimeoutMs: 4_000,
+    });
+    t.after(() => repository.close());
+    await repository.ready();
+    const cookie = { expires: new Date(Date.now() + 60 * 60 * 1000) };
+    const sent = await commandsDuring(database.client, async () => {
+      await repository.set('s1', { cookie, user: 'ann' });
+      await repository.get('s1');
+      await repository.touch('s1', {
+        cookie: { expires: new Date(Date.now() + 2 * 60 * 60 * 1000) },
+      });
+      await repository.length();
+      await repository.ids();
+      await repository.destroyWhere({ user: 'ann' });
+      await repository.destroy('s2');
+    });
+    const names = sent.map((event) => event.commandName);
+    assert.deepEqual(
+      [...new Set(names)].sort(),
+      ['aggregate', 'delete', 'find', 'insert', 'update'],
+      'every kind of command the operations send',
+    );
+    for (const { commandName, command } of sent) {
+      const limit = command.maxTimeMS as unknown;
+      assert.ok(
+        typeof limit === 'number' && limit > 0 && limit <= 4_000,
+        `${commandName} carries maxTimeMS within the deadline (${String(limit)})`,
+      );
+    }
+  });
+});

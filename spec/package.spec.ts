@@ -22,6 +22,7 @@ const VALUE_NAMES = [
   'MongoDBStore',
   'OperationError',
   'OperationTimeoutError',
+  'OverloadedError',
   'QueueFullError',
   'SessionDecryptionError',
   'SessionRepository',
