@@ -4,6 +4,7 @@
  * `expiry-tasks.ts` runs the index and sweep work).
  */
 import type { Document, Filter } from 'mongodb';
+import { setNewest } from './bounded-map.js';
 import type { AutoRemoveOption, ResolvedOptions } from './options.js';
 import type { ServerClock } from './server-clock.js';
 
@@ -202,11 +203,6 @@ export class StoredExpiries {
 
   #set(sid: string, entry: Remembered): void {
     if (this.#maxAgeMs === 0) return;
-    this.#entries.delete(sid);
-    this.#entries.set(sid, entry);
-    if (this.#entries.size > this.#limit) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done !== true) this.#entries.delete(oldest.value);
-    }
+    setNewest(this.#entries, sid, entry, this.#limit);
   }
 }

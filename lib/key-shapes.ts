@@ -16,6 +16,7 @@
  * there, and nothing is remembered.
  */
 import { createHash } from 'node:crypto';
+import { setNewest } from './bounded-map.js';
 import { isPlainRecord } from './bson-form.js';
 
 /** The key a write adds to a stored session before replacing it; never a session's own key as stored. */
@@ -79,12 +80,8 @@ export class KeyShapes {
   remember(sid: string, stored: unknown): void {
     if (!this.#enabled) return;
     const cookie = isPlainRecord(stored) ? stored.cookie : undefined;
-    this.#entries.delete(sid);
-    this.#entries.set(sid, { session: keyShape(stored), cookie: keyShape(cookie) });
-    if (this.#entries.size > this.#limit) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done !== true) this.#entries.delete(oldest.value);
-    }
+    const shape = { session: keyShape(stored), cookie: keyShape(cookie) };
+    setNewest(this.#entries, sid, shape, this.#limit);
   }
 
   /** Whether writing `stored` as the session of `sid` needs the mark (see `MarkNeed`). */
