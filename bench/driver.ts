@@ -8,8 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Collection, type Document, MongoClient } from 'mongodb';
-import { ConnectionGate } from '../lib/connection-gate.js';
-import { SessionRepository } from '../lib/session-repository.js';
+import { ConnectionGate } from '../lib/repository/connection-gate.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 import {
   cell,
   type LoadResult,

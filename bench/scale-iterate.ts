@@ -6,7 +6,7 @@
  * Run: node --import tsx bench/scale-iterate.ts --uri <uri> --database <name> --collection <name> --mode cursor|all
  */
 import { parseArgs } from 'node:util';
-import { SessionRepository } from '../lib/session-repository.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 
 /** What the child prints, on one line of standard output. */
 export interface IterationReport {

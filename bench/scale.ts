@@ -12,13 +12,13 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { BSON, type Collection, MongoClient } from 'mongodb';
-import { resolveOptions } from '../lib/options.js';
-import { createSessionCodec, type SessionCodec } from '../lib/session-codec.js';
+import { createSessionCodec, type SessionCodec } from '../lib/codec/session-codec.js';
+import { resolveOptions } from '../lib/options/options.js';
 import {
   DELETE_BATCH_SIZE,
   type SessionDocument,
   SessionRepository,
-} from '../lib/session-repository.js';
+} from '../lib/repository/session-repository.js';
 import { type Backend, startDatabase } from '../scripts/database.js';
 import { cell, now, percentile, round, type SuiteContext, table } from './common.js';
 import type { IterationMode, IterationReport } from './scale-iterate.js';

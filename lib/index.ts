@@ -1,4 +1,15 @@
-export type { Callback } from './callbackify.js';
+export type {
+  EncryptionKey,
+  EncryptionOption,
+  ResolvedEncryption,
+} from './codec/session-crypto.js';
+export type {
+  DestroyFilter,
+  DeviceSelection,
+  SessionFilter,
+  SessionPredicate,
+} from './codec/session-filter.js';
+export { hashSessionId, type TransformId } from './codec/session-ids.js';
 export {
   ConnectionError,
   IndexError,
@@ -13,19 +24,8 @@ export {
   type SessionStoreErrorCode,
   StoreClosedError,
   UnreadableSessionError,
-} from './errors.js';
-export type { IndexState, IndexStatus } from './expiry-tasks.js';
-export { default } from './factory.js';
-export {
-  type ConnectCallback,
-  type ListenerMethod,
-  type MongoDBSessionOptions,
-  MongoDBStore,
-  type MongoDBStoreConstructor,
-  type MongoDBStoreOptions,
-  type StoredSessionDocument,
-  type Version5ConnectCallback,
-} from './mongodb-store.js';
+} from './errors/errors.js';
+export type { IndexState, IndexStatus } from './expiry/expiry-tasks.js';
 export type {
   AutoRemoveOption,
   ClientSource,
@@ -34,15 +34,7 @@ export type {
   SessionRepositoryOptions,
   SessionSerializer,
   StoreOptionsView,
-} from './options.js';
-export type { EncryptionKey, EncryptionOption, ResolvedEncryption } from './session-crypto.js';
-export type {
-  DestroyFilter,
-  DeviceSelection,
-  SessionFilter,
-  SessionPredicate,
-} from './session-filter.js';
-export { hashSessionId, type TransformId } from './session-ids.js';
+} from './options/options.js';
 export {
   type AnySession,
   type CookieLike,
@@ -54,6 +46,18 @@ export {
   SessionRepository,
   type SetOutcome,
   type StoredSession,
-} from './session-repository.js';
-export type { SessionModule } from './store-base.js';
-export type { MongoDBStoreEvents } from './store-events.js';
+} from './repository/session-repository.js';
+export type { Callback } from './store/callbackify.js';
+export { default } from './store/factory.js';
+export {
+  type ConnectCallback,
+  type ListenerMethod,
+  type MongoDBSessionOptions,
+  MongoDBStore,
+  type MongoDBStoreConstructor,
+  type MongoDBStoreOptions,
+  type StoredSessionDocument,
+  type Version5ConnectCallback,
+} from './store/mongodb-store.js';
+export type { SessionModule } from './store/store-base.js';
+export type { MongoDBStoreEvents } from './store/store-events.js';

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
-import { ConnectionGate, MIN_IN_FLIGHT, PROBES } from '../lib/connection-gate.js';
 import {
   ConnectionError,
   OperationError,
@@ -9,8 +8,9 @@ import {
   OverloadedError,
   QueueFullError,
   StoreClosedError,
-} from '../lib/errors.js';
-import { type SessionLike, SessionRepository } from '../lib/session-repository.js';
+} from '../lib/errors/errors.js';
+import { ConnectionGate, MIN_IN_FLIGHT, PROBES } from '../lib/repository/connection-gate.js';
+import { type SessionLike, SessionRepository } from '../lib/repository/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 import { closedPort, startTcpProxy } from './support/tcp-proxy.js';
 

@@ -8,8 +8,8 @@ import {
   OperationError,
   OperationTimeoutError,
   StoreClosedError,
-} from '../lib/errors.js';
-import { type SessionLike, SessionRepository } from '../lib/session-repository.js';
+} from '../lib/errors/errors.js';
+import { type SessionLike, SessionRepository } from '../lib/repository/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { CommandStartedEvent, Document } from 'mongodb';
 import { MongoClient as MongoClient6 } from 'mongodb6';
-import { ConnectionGate } from '../lib/connection-gate.js';
-import { timeLimit } from '../lib/mongo-connection.js';
+import { ConnectionGate } from '../lib/repository/connection-gate.js';
+import { timeLimit } from '../lib/repository/mongo-connection.js';
 import { specBackend, useSpecDatabase } from './support/database.js';
 
 const database = useSpecDatabase(import.meta.url);

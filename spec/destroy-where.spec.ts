@@ -15,12 +15,12 @@ import {
   StoreClosedError,
   UnreadableSessionError,
 } from '../lib/index.js';
-import type { SessionRepositoryOptions } from '../lib/options.js';
+import type { SessionRepositoryOptions } from '../lib/options/options.js';
 import {
   DESTROY_LIST_SIZE,
   type SessionLike,
   SessionRepository,
-} from '../lib/session-repository.js';
+} from '../lib/repository/session-repository.js';
 import { commandsDuring, specBackend, useSpecDatabase } from './support/database.js';
 
 declare module 'express-session' {

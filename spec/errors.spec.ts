@@ -12,8 +12,8 @@ import {
   OperationError,
   SessionStoreError,
   UnreadableSessionError,
-} from '../lib/errors.js';
-import { SessionRepository } from '../lib/session-repository.js';
+} from '../lib/errors/errors.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 
 const SID = 'SID.MARKER.77a1';
 const PASSWORD = 'PW-MARKER-c0de';

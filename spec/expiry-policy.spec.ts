@@ -1,9 +1,9 @@
 /** The expiry policy and the lazy-touch memory: plain functions of the options, no database. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ExpiryPolicy, StoredExpiries } from '../lib/expiry.js';
-import { resolveOptions, type SessionRepositoryOptions } from '../lib/options.js';
-import { ServerClock } from '../lib/server-clock.js';
+import { ExpiryPolicy, StoredExpiries } from '../lib/expiry/expiry-policy.js';
+import { ServerClock } from '../lib/expiry/server-clock.js';
+import { resolveOptions, type SessionRepositoryOptions } from '../lib/options/options.js';
 
 const policy = (options: SessionRepositoryOptions = {}) =>
   new ExpiryPolicy(resolveOptions(options), new ServerClock());

@@ -12,7 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import express from 'express';
 import session from 'express-session';
 import { type CommandFailedEvent, MongoError } from 'mongodb';
-import { isTransient } from '../lib/driver-errors.js';
+import { isTransient } from '../lib/errors/driver-errors.js';
 import { MongoDBStore, type MongoDBStoreOptions } from '../lib/index.js';
 import { useSpecDatabase } from './support/database.js';
 import { ms } from './support/faults.js';

@@ -8,7 +8,7 @@ import { MongoDBStore } from '../lib/index.js';
 import {
   DEFAULT_OPERATION_TIMEOUT_MS,
   DEFAULT_SERVER_SELECTION_TIMEOUT_MS,
-} from '../lib/options.js';
+} from '../lib/options/options.js';
 import {
   assertStoreError,
   countEvents,

@@ -10,8 +10,8 @@ import {
   legacyOptionsWarning,
   translateConnectionOptions,
   translateUriOptions,
-} from '../lib/legacy-driver-options.js';
-import { assertNoConnectMongoNames, unknownOptionWarning } from '../lib/option-names.js';
+} from '../lib/options/legacy-driver-options.js';
+import { assertNoConnectMongoNames, unknownOptionWarning } from '../lib/options/option-names.js';
 
 const URI = 'mongodb://127.0.0.1:1/';
 

@@ -12,7 +12,7 @@ import { format, inspect } from 'node:util';
 import type { SessionData } from 'express-session';
 import { MongoClient } from 'mongodb';
 import { MongoDBStore, type MongoDBStoreOptions, SessionRepository } from '../lib/index.js';
-import { optionsView, resolveOptions } from '../lib/options.js';
+import { optionsView, resolveOptions } from '../lib/options/options.js';
 import { useSpecDatabase } from './support/database.js';
 import { closedPort } from './support/tcp-proxy.js';
 

@@ -7,8 +7,8 @@ import {
   checkOptionNames,
   KNOWN_OPTION_NAMES,
   unknownOptionWarning,
-} from '../lib/option-names.js';
-import type { SessionRepositoryOptions } from '../lib/options.js';
+} from '../lib/options/option-names.js';
+import type { SessionRepositoryOptions } from '../lib/options/options.js';
 
 const URI = 'mongodb://127.0.0.1:1/';
 

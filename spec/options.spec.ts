@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MongoClient, type MongoClientOptions } from 'mongodb';
-import { KNOWN_OPTION_NAMES } from '../lib/option-names.js';
+import { KNOWN_OPTION_NAMES } from '../lib/options/option-names.js';
 import {
   DEFAULT_EXPIRES_MS,
   resolveOptions,
   type SessionRepositoryOptions,
-} from '../lib/options.js';
-import { SessionRepository } from '../lib/session-repository.js';
+} from '../lib/options/options.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 
 test('defaults match version 5: local test database, sessions collection, 14 days, _id, expires, 0 s', () => {
   const resolved = resolveOptions();

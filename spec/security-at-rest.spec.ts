@@ -9,6 +9,7 @@ import { describe, type TestContext, test } from 'node:test';
 import express from 'express';
 import session from 'express-session';
 import { BSON, type Document } from 'mongodb';
+import { isSealed } from '../lib/codec/session-crypto.js';
 import {
   type EncryptionKey,
   hashSessionId,
@@ -17,7 +18,6 @@ import {
   SessionDecryptionError,
   type TransformId,
 } from '../lib/index.js';
-import { isSealed } from '../lib/session-crypto.js';
 import { useSpecDatabase } from './support/database.js';
 import { until } from './support/faults.js';
 import { HttpClient, listen, sessionIdOf } from './support/http.js';

@@ -9,8 +9,8 @@ import { execFile } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Document } from 'mongodb';
+import { ServerClock, SKEW_TOLERANCE_MS } from '../lib/expiry/server-clock.js';
 import { SessionRepository } from '../lib/index.js';
-import { ServerClock, SKEW_TOLERANCE_MS } from '../lib/server-clock.js';
 import { useSpecDatabase } from './support/database.js';
 import { ROOT } from './support/sandbox.js';
 

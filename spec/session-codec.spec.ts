@@ -3,14 +3,14 @@ import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
 import session from 'express-session';
 import { BSON } from 'mongodb';
-import { InvalidSessionError, UnreadableSessionError } from '../lib/errors.js';
 import {
   createSessionCodec,
   escapeKey,
   MAX_DOCUMENT_BYTES,
   type SessionCodecOptions,
   unescapeKey,
-} from '../lib/session-codec.js';
+} from '../lib/codec/session-codec.js';
+import { InvalidSessionError, UnreadableSessionError } from '../lib/errors/errors.js';
 
 const HOUR = 60 * 60 * 1000;
 const NOW = Date.UTC(2030, 0, 1);

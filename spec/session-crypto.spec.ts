@@ -8,22 +8,26 @@ import { describe, test } from 'node:test';
 import { inspect, types } from 'node:util';
 import { BSON } from 'mongodb';
 import {
-  InvalidSessionError,
-  SessionDecryptionError,
-  UnreadableSessionError,
-} from '../lib/errors.js';
-import { optionsView, resolveOptions, type SessionRepositoryOptions } from '../lib/options.js';
-import {
   createSessionCodec,
   MAX_DOCUMENT_BYTES,
   type SessionCodecOptions,
-} from '../lib/session-codec.js';
+} from '../lib/codec/session-codec.js';
 import {
   type EncryptionOption,
   encryptionOption,
   isSealed,
   SEALED_SUBTYPE,
-} from '../lib/session-crypto.js';
+} from '../lib/codec/session-crypto.js';
+import {
+  InvalidSessionError,
+  SessionDecryptionError,
+  UnreadableSessionError,
+} from '../lib/errors/errors.js';
+import {
+  optionsView,
+  resolveOptions,
+  type SessionRepositoryOptions,
+} from '../lib/options/options.js';
 
 const HOUR = 60 * 60 * 1000;
 const NOW = Date.UTC(2030, 0, 1);

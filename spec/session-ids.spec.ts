@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
 import { inspect } from 'node:util';
-import { InvalidSessionIdError } from '../lib/errors.js';
-import { resolveOptions, type SessionRepositoryOptions } from '../lib/options.js';
-import { createSessionCodec } from '../lib/session-codec.js';
-import { hashSessionId, type TransformId } from '../lib/session-ids.js';
+import { createSessionCodec } from '../lib/codec/session-codec.js';
+import { hashSessionId, type TransformId } from '../lib/codec/session-ids.js';
+import { InvalidSessionIdError } from '../lib/errors/errors.js';
+import { resolveOptions, type SessionRepositoryOptions } from '../lib/options/options.js';
 
 const SID = 'sid-marker-4b2f';
 const SECRET = 'secret-marker-e81c';

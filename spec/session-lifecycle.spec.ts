@@ -9,7 +9,7 @@ import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SessionData } from 'express-session';
 import { hashSessionId, MongoDBStore, type SessionLike, SessionRepository } from '../lib/index.js';
-import type { SessionRepositoryOptions } from '../lib/options.js';
+import type { SessionRepositoryOptions } from '../lib/options/options.js';
 import { commandsDuring, useSpecDatabase } from './support/database.js';
 
 interface Account extends SessionLike {

@@ -7,12 +7,12 @@ import {
   InvalidSessionError,
   InvalidSessionIdError,
   StoreClosedError,
-} from '../lib/errors.js';
+} from '../lib/errors/errors.js';
 import {
   type RepositoryListeners,
   type SessionLike,
   SessionRepository,
-} from '../lib/session-repository.js';
+} from '../lib/repository/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 
 interface Visit extends SessionLike {

@@ -4,13 +4,13 @@
  * a timer. It decides; the repository sends the commands, through the gate.
  */
 
-import { debug, described } from './debug.js';
-import { DUPLICATE_KEY, isTransient, serverCode } from './driver-errors.js';
-import { IndexError, StoreClosedError } from './errors.js';
-import type { ExpiryPolicy, IndexSpec } from './expiry.js';
-import type { AutoRemoveOption } from './options.js';
+import { debug, described } from '../errors/debug.js';
+import { DUPLICATE_KEY, isTransient, serverCode } from '../errors/driver-errors.js';
+import { IndexError, StoreClosedError } from '../errors/errors.js';
+import { warnOnce } from '../errors/warnings.js';
+import type { AutoRemoveOption } from '../options/options.js';
+import type { ExpiryPolicy, IndexSpec } from './expiry-policy.js';
 import { CLOCK_REFRESH_MS } from './server-clock.js';
-import { warnOnce } from './warnings.js';
 
 /**
  * `pending`: not yet settled (connecting, or retrying after a transient failure); `ensured`: the

@@ -4,10 +4,10 @@
  * `destroyWhere` end sessions by lists of ids. The repository runs each step through the gate.
  */
 import type { Collection, Document, Filter, UpdateFilter } from 'mongodb';
-import { isDuplicateOf } from './driver-errors.js';
+import type { SessionPredicate } from '../codec/session-filter.js';
+import type { SessionDocument, SessionLike, StoredSession } from '../codec/session-types.js';
+import { isDuplicateOf } from '../errors/driver-errors.js';
 import type { TimeLimit } from './mongo-connection.js';
-import type { SessionPredicate } from './session-filter.js';
-import type { SessionDocument, SessionLike, StoredSession } from './session-types.js';
 
 /**
  * Deletes of many sessions go in batches of at most this many, each its own operation with its

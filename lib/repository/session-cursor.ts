@@ -1,8 +1,8 @@
 /** Reading a cursor under a lease of the gate: every batch has the deadline, and `close()` ends it. */
 import type { FindCursor } from 'mongodb';
+import type { SessionDocument } from '../codec/session-types.js';
+import { OperationTimeoutError, storeError } from '../errors/errors.js';
 import { type Lease, withDeadline } from './connection-gate.js';
-import { OperationTimeoutError, storeError } from './errors.js';
-import type { SessionDocument } from './session-types.js';
 
 /**
  * The cursor's documents; errors name the operation `name`. A reader paused at a `yield` when

@@ -16,7 +16,7 @@
  * there, and nothing is remembered.
  */
 import { createHash } from 'node:crypto';
-import { setNewest } from './bounded-map.js';
+import { setNewest } from '../support/bounded-map.js';
 import { isPlainRecord } from './bson-form.js';
 
 /** The key a write adds to a stored session before replacing it; never a session's own key as stored. */

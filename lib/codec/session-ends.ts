@@ -25,7 +25,7 @@ export const STORED_BESIDE_SESSION = [CREATED_AT, LAST_MODIFIED, ENDED_AT] as co
  */
 const COSMOS_DOCUMENT_TTL = 'ttl';
 
-/** What `SessionLifecycle` needs of the expiry policy (expiry.ts): where the expiry goes, and the clock. */
+/** What `SessionLifecycle` needs of the expiry policy (expiry/expiry-policy.ts): where the expiry goes, and the clock. */
 export interface ExpiryFields {
   /** Whether this is the Cosmos DB mode, where the TTL index is on `_ts`. */
   readonly cosmos: boolean;

@@ -2,10 +2,11 @@
  * The string forms: the session as one string, by JSON (the `'json'` serializer, and
  * connect-mongo's default form read under the document form) or by a custom serializer.
  */
+
+import { contentFree, safely } from '../errors/content-free.js';
+import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
+import type { SessionSerializer } from '../options/options.js';
 import { isWellFormed, kindOf, NOT_WELL_FORMED, type SessionFields } from './bson-form.js';
-import { contentFree, safely } from './content-free-errors.js';
-import { InvalidSessionError, UnreadableSessionError } from './errors.js';
-import type { SessionSerializer } from './options.js';
 
 export interface StringForm {
   readonly name: string;

@@ -26,8 +26,8 @@ import {
 } from 'node:crypto';
 import { types } from 'node:util';
 import { BSON } from 'mongodb';
+import { describeValue, SessionDecryptionError } from '../errors/errors.js';
 import { isWellFormed } from './bson-form.js';
-import { describeValue, SessionDecryptionError } from './errors.js';
 
 /** One key of the `encryption` option. */
 export interface EncryptionKey {

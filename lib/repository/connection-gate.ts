@@ -1,5 +1,5 @@
 import PQueue from 'p-queue';
-import { debug, described } from './debug.js';
+import { debug, described } from '../errors/debug.js';
 import {
   ConnectionError,
   OperationTimeoutError,
@@ -7,7 +7,7 @@ import {
   QueueFullError,
   type SessionStoreError,
   StoreClosedError,
-} from './errors.js';
+} from '../errors/errors.js';
 
 /** What an operation learns of its own deadline. */
 export interface Deadline {

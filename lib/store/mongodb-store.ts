@@ -1,19 +1,19 @@
 import type { SessionData, Store } from 'express-session';
 import type { Collection, Db, MongoClient } from 'mongodb';
-import { type Callback, callbackify } from './callbackify.js';
-import { OperationError, SessionStoreError } from './errors.js';
+import type { DestroyFilter, DeviceSelection } from '../codec/session-filter.js';
+import { OperationError, SessionStoreError } from '../errors/errors.js';
 import {
   type AutoRemoveOption,
   optionsView,
   type SessionRepositoryOptions,
   type StoreOptionsView,
-} from './options.js';
-import type { DestroyFilter, DeviceSelection } from './session-filter.js';
+} from '../options/options.js';
 import {
   type SessionDocument,
   type SessionListing,
   SessionRepository,
-} from './session-repository.js';
+} from '../repository/session-repository.js';
+import { type Callback, callbackify } from './callbackify.js';
 import { installedStoreBase, type StoreBase } from './store-base.js';
 import { emitEvent, type MongoDBStoreEvents, withEvents } from './store-events.js';
 

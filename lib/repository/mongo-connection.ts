@@ -1,9 +1,9 @@
 /** The client and the collection the repository works on. */
 import { type Collection, MongoClient, type MongoClientOptions, ReadPreference } from 'mongodb';
+import type { SessionDocument } from '../codec/session-types.js';
+import { summarized, withoutCredentials } from '../errors/errors.js';
+import type { ResolvedOptions } from '../options/options.js';
 import type { Deadline } from './connection-gate.js';
-import { summarized, withoutCredentials } from './errors.js';
-import type { ResolvedOptions } from './options.js';
-import type { SessionDocument } from './session-types.js';
 
 /**
  * A client from `uri`; what the driver refuses is a `TypeError` at construction. The driver's

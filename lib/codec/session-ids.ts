@@ -5,8 +5,8 @@
  */
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { types } from 'node:util';
+import { describeValue, InvalidSessionIdError } from '../errors/errors.js';
 import { isWellFormed } from './bson-form.js';
-import { describeValue, InvalidSessionIdError } from './errors.js';
 
 /** Browsers keep cookies of at most 4 096 bytes, so no real session id is longer. */
 export const MAX_SESSION_ID_LENGTH = 4096;

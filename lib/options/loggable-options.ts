@@ -15,7 +15,7 @@
  * (`console.log(store.options.uri)`, `console.table`), gives the real value, as it must.
  */
 import { inspect } from 'node:util';
-import { withoutCredentials } from './errors.js';
+import { withoutCredentials } from '../errors/errors.js';
 
 /** What a blanked value shows as. */
 export const REDACTED = '<redacted>';

@@ -1,14 +1,27 @@
 import type { Collection, Db, Document, Filter, MongoClient } from 'mongodb';
+import { ignoresKeysInSet, KeyShapes, REWRITE_MARK } from '../codec/key-shapes.js';
 import {
-  DESTROY_LIST_SIZE,
-  deleteInBatches,
-  destroySelected,
-  endListed,
-  endMatching,
-} from './bulk-deletes.js';
-import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
-import { debug, described } from './debug.js';
-import { isDuplicateOf, isTransient, serverCode } from './driver-errors.js';
+  createSessionCodec,
+  type EncodedSession,
+  type SessionCodec,
+} from '../codec/session-codec.js';
+import { CREATED_AT, handleOf, LAST_MODIFIED, SessionLifecycle } from '../codec/session-ends.js';
+import {
+  type DestroyFilter,
+  type DeviceSelection,
+  handleSelection,
+  type SessionPredicate,
+  storedSessionFilter,
+} from '../codec/session-filter.js';
+import type {
+  AnySession,
+  SessionDocument,
+  SessionLike,
+  SessionListing,
+  StoredSession,
+} from '../codec/session-types.js';
+import { debug, described } from '../errors/debug.js';
+import { isDuplicateOf, isTransient, serverCode } from '../errors/driver-errors.js';
 import {
   type IndexError,
   OperationTimeoutError,
@@ -16,37 +29,27 @@ import {
   StoreClosedError,
   storeError,
   UnreadableSessionError,
-} from './errors.js';
-import { ExpiryPolicy, type IndexSpec, StoredExpiries } from './expiry.js';
-import { ExpiryTasks, type IndexStatus } from './expiry-tasks.js';
-import { ignoresKeysInSet, KeyShapes, REWRITE_MARK } from './key-shapes.js';
-import { createClient, openCollection, type TimeLimit, timeLimit } from './mongo-connection.js';
+} from '../errors/errors.js';
+import { ExpiryPolicy, type IndexSpec, StoredExpiries } from '../expiry/expiry-policy.js';
+import { ExpiryTasks, type IndexStatus } from '../expiry/expiry-tasks.js';
+import { ServerClock } from '../expiry/server-clock.js';
 import {
   type AutoRemoveOption,
   type ResolvedOptions,
   resolveOptions,
   type SessionRepositoryOptions,
-} from './options.js';
-import { ServerClock } from './server-clock.js';
-import { createSessionCodec, type EncodedSession, type SessionCodec } from './session-codec.js';
-import { readCursor } from './session-cursor.js';
-import { CREATED_AT, handleOf, LAST_MODIFIED, SessionLifecycle } from './session-ends.js';
+} from '../options/options.js';
 import {
-  type DestroyFilter,
-  type DeviceSelection,
-  handleSelection,
-  type SessionPredicate,
-  storedSessionFilter,
-} from './session-filter.js';
-import type {
-  AnySession,
-  SessionDocument,
-  SessionLike,
-  SessionListing,
-  StoredSession,
-} from './session-types.js';
+  DESTROY_LIST_SIZE,
+  deleteInBatches,
+  destroySelected,
+  endListed,
+  endMatching,
+} from './bulk-operations.js';
+import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
+import { createClient, openCollection, type TimeLimit, timeLimit } from './mongo-connection.js';
+import { readCursor } from './session-cursor.js';
 
-export { DELETE_BATCH_SIZE, DESTROY_LIST_SIZE } from './bulk-deletes.js';
 export type {
   AnySession,
   CookieLike,
@@ -54,7 +57,8 @@ export type {
   SessionLike,
   SessionListing,
   StoredSession,
-} from './session-types.js';
+} from '../codec/session-types.js';
+export { DELETE_BATCH_SIZE, DESTROY_LIST_SIZE } from './bulk-operations.js';
 
 /** An update through a path that does not exist as a document, such as `session.cookie` of a string. */
 const PATH_NOT_VIABLE = 28;

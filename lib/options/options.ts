@@ -1,5 +1,13 @@
 import type { MongoClient, MongoClientOptions, WriteConcernSettings } from 'mongodb';
-import { describeValue } from './errors.js';
+import {
+  type EncryptionOption,
+  encryptionOption,
+  type ResolvedEncryption,
+} from '../codec/session-crypto.js';
+import { STORED_BESIDE_SESSION } from '../codec/session-ends.js';
+import { type TransformId, transformIdOption } from '../codec/session-ids.js';
+import { describeValue } from '../errors/errors.js';
+import { warnOnce } from '../errors/warnings.js';
 import {
   LEGACY_OPTION_WARNING_CODE,
   legacyOptionsWarning,
@@ -13,14 +21,6 @@ import {
   UNKNOWN_OPTION_WARNING_CODE,
   unknownOptionWarning,
 } from './option-names.js';
-import {
-  type EncryptionOption,
-  encryptionOption,
-  type ResolvedEncryption,
-} from './session-crypto.js';
-import { STORED_BESIDE_SESSION } from './session-ends.js';
-import { type TransformId, transformIdOption } from './session-ids.js';
-import { warnOnce } from './warnings.js';
 
 /** Options of `SessionRepository` (and of `MongoDBStore`, which passes them on). */
 export interface SessionRepositoryOptions {

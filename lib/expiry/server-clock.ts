@@ -6,8 +6,8 @@
  * then every `CLOCK_REFRESH_MS`; within `SKEW_TOLERANCE_MS` the clocks are taken to agree, so that
  * app servers with good clocks write the same expiries they always did.
  */
-import { debug } from './debug.js';
-import { warnOnce } from './warnings.js';
+import { debug } from '../errors/debug.js';
+import { warnOnce } from '../errors/warnings.js';
 
 /** Skews up to this are a network's jitter and ordinary clock drift, and are not corrected. */
 export const SKEW_TOLERANCE_MS = 5_000;

@@ -4,8 +4,8 @@
  * `expiry-tasks.ts` runs the index and sweep work).
  */
 import type { Document, Filter } from 'mongodb';
-import { setNewest } from './bounded-map.js';
-import type { AutoRemoveOption, ResolvedOptions } from './options.js';
+import type { AutoRemoveOption, ResolvedOptions } from '../options/options.js';
+import { setNewest } from '../support/bounded-map.js';
 import type { ServerClock } from './server-clock.js';
 
 /**

@@ -6,6 +6,9 @@
  */
 import { types } from 'node:util';
 import { BSON } from 'mongodb';
+import { called, contentFree } from '../errors/content-free.js';
+import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
+import type { ResolvedOptions } from '../options/options.js';
 import {
   DROP,
   escapeKey,
@@ -19,10 +22,7 @@ import {
   storedValue,
   type WalkState,
 } from './bson-form.js';
-import { called, contentFree } from './content-free-errors.js';
-import { InvalidSessionError, UnreadableSessionError } from './errors.js';
 import { REWRITE_MARK } from './key-shapes.js';
-import type { ResolvedOptions } from './options.js';
 import { isSealed, open, type ResolvedEncryption, seal } from './session-crypto.js';
 import { CREATED_AT, LAST_MODIFIED } from './session-ends.js';
 import { storedIdOf } from './session-ids.js';

@@ -5,8 +5,8 @@
  * copies only what had to change.
  */
 import { types } from 'node:util';
-import { called } from './content-free-errors.js';
-import { InvalidSessionError } from './errors.js';
+import { called } from '../errors/content-free.js';
+import { InvalidSessionError } from '../errors/errors.js';
 
 /** MongoDB's largest document, in bytes (16 MiB). */
 export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { SessionData } from 'express-session';
-import type { SessionStoreError } from './errors.js';
+import type { SessionStoreError } from '../errors/errors.js';
+import { LISTENER_ERROR_WARNING_CODE, warnOnce } from '../errors/warnings.js';
 import type { StoreBase } from './store-base.js';
-import { LISTENER_ERROR_WARNING_CODE, warnOnce } from './warnings.js';
 
 /**
  * The events a `MongoDBStore` emits, with the arguments its listeners get. The per-operation
