@@ -105,10 +105,10 @@ test('the session id is checked before transformId sees it', () => {
 });
 
 for (const [label, result, got] of [
-  ['a number', 7, /got number/],
+  ['a number', 7, /got a number/],
   ['an empty string', '', /got a string of length 0/],
   ['undefined', undefined, /got undefined/],
-  ['an object quoting the id', { id: SID }, /got object/],
+  ['an object quoting the id', { id: SID }, /got an object/],
 ] as const) {
   test(`a transformId returning ${label} is an InvalidSessionIdError that quotes no id`, () => {
     const codec = codecWith(() => result as unknown as string);

@@ -7,6 +7,7 @@
 import { types } from 'node:util';
 import { called } from '../errors/content-free.js';
 import { InvalidSessionError } from '../errors/errors.js';
+import { isBsonValue, isPlainObject, setOwn, specialKind } from '../support/values.js';
 
 /** MongoDB's largest document, in bytes (16 MiB). */
 export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
@@ -15,8 +16,6 @@ export const MAX_DOCUMENT_LEVELS = 100;
 
 const MIN_INT64 = -(2n ** 63n);
 const MAX_INT64 = 2n ** 63n - 1n;
-/** Every value of the bson package (5 and later) answers this symbol with its major version. */
-const BSON_VERSION = Symbol.for('@@mdb.bson.version');
 /** Driver values whose BSON size is fixed; any other keeps the size estimate from being an upper bound. */
 const FIXED_BSON_BYTES: Readonly<Record<string, number>> = {
   ObjectId: 12,
@@ -213,11 +212,11 @@ export function storedRecord(
     const storedKey = escapeKey(key);
     if (copy === undefined && (stored !== record[key] || storedKey !== key)) {
       copy = {};
-      for (const earlier of keys.slice(0, index)) defineOwn(copy, earlier, record[earlier]);
+      for (const earlier of keys.slice(0, index)) setOwn(copy, earlier, record[earlier]);
     }
     if (stored === DROP) continue;
     state.bytes += 2 + 3 * storedKey.length;
-    if (copy !== undefined) defineOwn(copy, storedKey, stored);
+    if (copy !== undefined) setOwn(copy, storedKey, stored);
   }
   state.ancestors.pop();
   return copy ?? record;
@@ -243,14 +242,6 @@ function storedArray(array: unknown[], depth: number, state: WalkState): unknown
   return copy ?? array;
 }
 
-/** A value of the bson package, which the driver writes itself. */
-function isBsonValue(value: object): value is { _bsontype: string } {
-  return (
-    typeof (value as { _bsontype?: unknown })._bsontype === 'string' &&
-    typeof Reflect.get(value, BSON_VERSION) === 'number'
-  );
-}
-
 /**
  * Whether the strings the driver writes from one of its values of no fixed size (the source of
  * a `Code`, a `BSONSymbol`, a `BSONRegExp`, a `DBRef`'s names, and the keys and strings of a
@@ -272,56 +263,6 @@ function bsonStringsWellFormed(value: unknown, ancestors: object[]): boolean {
   return wellFormed;
 }
 
-/**
- * Objects the store refuses (the driver would write a `Set` as `{}`, a `Float32Array` as an
- * object of indexes, a `Map` by its keys), named by kind; undefined for records.
- */
-export function specialKind(value: object): string | undefined {
-  if (types.isMap(value)) return 'a Map';
-  if (types.isSet(value)) return 'a Set';
-  if (types.isWeakMap(value)) return 'a WeakMap';
-  if (types.isWeakSet(value)) return 'a WeakSet';
-  if (value instanceof WeakRef) return 'a WeakRef';
-  if (types.isPromise(value)) return 'a Promise';
-  if (types.isBoxedPrimitive(value)) return 'a boxed primitive';
-  if (types.isAnyArrayBuffer(value)) return 'an ArrayBuffer';
-  if (types.isDataView(value)) return 'a DataView';
-  if (types.isTypedArray(value) && !types.isUint8Array(value)) {
-    return `a ${String((value as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag])}`;
-  }
-  if (types.isDate(value)) return 'a Date';
-  if (types.isUint8Array(value)) return Buffer.isBuffer(value) ? 'a Buffer' : 'a Uint8Array';
-  if (types.isRegExp(value)) return 'a RegExp';
-  if (isBsonValue(value)) return `a BSON ${value._bsontype}`;
-  return undefined;
-}
-
-/** Names a value by its kind, never by its contents. */
-export function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return specialKind(value) ?? 'an object';
-  return `a ${typeof value}`;
-}
-
-/**
- * Sets an own property. Only `__proto__` has a setter on `Object.prototype` (assigning it would
- * change the prototype), so only it goes through the slower `defineProperty`.
- */
-function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') {
-    Object.defineProperty(target, key, {
-      value,
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
-  } else {
-    target[key] = value;
-  }
-}
-
 /** Reverses the key escaping at every depth; copies only the objects whose keys change. */
 export function readRecord(record: Record<string, unknown>): Record<string, unknown> {
   const keys = Object.keys(record);
@@ -333,9 +274,9 @@ export function readRecord(record: Record<string, unknown>): Record<string, unkn
     const readKey = unescapeKey(key);
     if (copy === undefined && (read !== original || readKey !== key)) {
       copy = {};
-      for (const earlier of keys.slice(0, index)) defineOwn(copy, earlier, record[earlier]);
+      for (const earlier of keys.slice(0, index)) setOwn(copy, earlier, record[earlier]);
     }
-    if (copy !== undefined) defineOwn(copy, readKey, read);
+    if (copy !== undefined) setOwn(copy, readKey, read);
   }
   return copy ?? record;
 }
@@ -350,12 +291,5 @@ function readValue(value: unknown): unknown {
     }
     return copy ?? value;
   }
-  return isPlainRecord(value) ? readRecord(value) : value;
-}
-
-/** What the driver reads a document as; its other values (DBRef, Binary …) are left alone. */
-export function isPlainRecord(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
+  return isPlainObject(value) ? readRecord(value) : value;
 }

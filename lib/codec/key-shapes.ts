@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setNewest } from '../support/bounded-map.js';
-import { isPlainRecord } from './bson-form.js';
+import { isPlainObject } from '../support/values.js';
 
 /** The key a write adds to a stored session before replacing it; never a session's own key as stored. */
 export const REWRITE_MARK = '%';
@@ -33,14 +33,14 @@ export type MarkNeed = 'none' | 'mark' | 'unknown';
 
 /** The keys of a session's stored form, at every depth, as a digest; none for a string or a sealed form. */
 export function keyShape(stored: unknown): string | undefined {
-  if (!isPlainRecord(stored)) return undefined;
+  if (!isPlainObject(stored)) return undefined;
   const hash = createHash('sha256');
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) {
       hash.update('[');
       for (const element of value) walk(element);
       hash.update(']');
-    } else if (isPlainRecord(value)) {
+    } else if (isPlainObject(value)) {
       hash.update('{');
       for (const [key, inner] of Object.entries(value)) {
         hash.update(`${key.length}:${key}`);
@@ -79,7 +79,7 @@ export class KeyShapes {
   /** What a read found, or a write stored, under `sid`. */
   remember(sid: string, stored: unknown): void {
     if (!this.#enabled) return;
-    const cookie = isPlainRecord(stored) ? stored.cookie : undefined;
+    const cookie = isPlainObject(stored) ? stored.cookie : undefined;
     const shape = { session: keyShape(stored), cookie: keyShape(cookie) };
     setNewest(this.#entries, sid, shape, this.#limit);
   }

@@ -9,15 +9,13 @@ import { BSON } from 'mongodb';
 import { called, contentFree } from '../errors/content-free.js';
 import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
 import type { ResolvedOptions } from '../options/options.js';
+import { describeValue, isPlainObject, specialKind } from '../support/values.js';
 import {
   DROP,
   escapeKey,
-  isPlainRecord,
-  kindOf,
   MAX_DOCUMENT_BYTES,
   readRecord,
   type SessionFields,
-  specialKind,
   storedRecord,
   storedValue,
   type WalkState,
@@ -185,8 +183,10 @@ export function createSessionCodec(options: SessionCodecOptions): SessionCodec {
         return readRecord(deserialized(plaintext, readOptions));
       }
       if (typeof stored === 'string') return readString(stringForm ?? JSON_FORM, stored);
-      if (!isPlainRecord(stored)) {
-        throw new UnreadableSessionError(`expected a document or a string, got ${kindOf(stored)}`);
+      if (!isPlainObject(stored)) {
+        throw new UnreadableSessionError(
+          `expected a document or a string, got ${describeValue(stored)}`,
+        );
       }
       return readRecord(unmarked(stored));
     },
@@ -203,7 +203,7 @@ function auditTimes(date: Date): Record<string, Date> {
 /** The stored session without the marks a write under way may have added (key-shapes.ts). */
 function unmarked(stored: Record<string, unknown>): Record<string, unknown> {
   const { cookie } = stored;
-  const cookieMarked = isPlainRecord(cookie) && Object.hasOwn(cookie, REWRITE_MARK);
+  const cookieMarked = isPlainObject(cookie) && Object.hasOwn(cookie, REWRITE_MARK);
   if (!Object.hasOwn(stored, REWRITE_MARK) && !cookieMarked) return stored;
   const { [REWRITE_MARK]: _mark, ...rest } = stored;
   if (cookieMarked) {
@@ -254,7 +254,9 @@ function sessionRecord(session: unknown): SessionFields {
     Array.isArray(session) ||
     specialKind(session) !== undefined
   ) {
-    throw new InvalidSessionError(`Expected a session to be an object, got ${kindOf(session)}`);
+    throw new InvalidSessionError(
+      `Expected a session to be an object, got ${describeValue(session)}`,
+    );
   }
   return session as SessionFields;
 }
@@ -265,7 +267,7 @@ function storedCookie(session: SessionFields): object | null | undefined {
   if (cookie === undefined || cookie === null) return cookie;
   if (typeof cookie !== 'object' || Array.isArray(cookie)) {
     throw new InvalidSessionError(
-      `Expected \`session.cookie\` to be an object, null or undefined, got ${kindOf(cookie)}`,
+      `Expected \`session.cookie\` to be an object, null or undefined, got ${describeValue(cookie)}`,
     );
   }
   const toJSON = (cookie as { toJSON?: unknown }).toJSON;
@@ -273,7 +275,7 @@ function storedCookie(session: SessionFields): object | null | undefined {
   const json = called(() => toJSON.call(cookie), '`session.cookie.toJSON()` threw');
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new InvalidSessionError(
-      `Expected \`session.cookie.toJSON()\` to return an object, got ${kindOf(json)}`,
+      `Expected \`session.cookie.toJSON()\` to return an object, got ${describeValue(json)}`,
     );
   }
   return json;
@@ -288,7 +290,7 @@ function expiryOf(cookie: unknown, now: number, expiresMs: number): Date {
   if (expires === undefined || expires === null || expires === false) {
     return new Date(now + expiresMs);
   }
-  let problem = kindOf(expires);
+  let problem = describeValue(expires);
   if (types.isDate(expires)) {
     if (!Number.isNaN(expires.getTime())) return expires;
     problem = 'an invalid Date';

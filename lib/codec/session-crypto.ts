@@ -26,7 +26,8 @@ import {
 } from 'node:crypto';
 import { types } from 'node:util';
 import { BSON } from 'mongodb';
-import { describeValue, SessionDecryptionError } from '../errors/errors.js';
+import { SessionDecryptionError } from '../errors/errors.js';
+import { describeValue } from '../support/values.js';
 import { isWellFormed } from './bson-form.js';
 
 /** One key of the `encryption` option. */

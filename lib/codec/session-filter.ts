@@ -8,7 +8,8 @@
  * filter's structure, never a key or a value: a path names session keys.
  */
 import type { Document } from 'mongodb';
-import { isPlainRecord, isWellFormed, kindOf, MAX_DOCUMENT_LEVELS } from './bson-form.js';
+import { describeValue, isPlainObject } from '../support/values.js';
+import { isWellFormed, MAX_DOCUMENT_LEVELS } from './bson-form.js';
 import type { SessionQueryForm } from './session-codec.js';
 
 /**
@@ -57,9 +58,9 @@ export function handleSelection(
   selection: DeviceSelection | undefined,
 ): ((handle: string) => boolean) | undefined {
   if (selection === undefined) return undefined;
-  if (!isPlainRecord(selection)) {
+  if (!isPlainObject(selection)) {
     throw new TypeError(
-      `Expected the selection of \`destroyWhere\` to be \`{ only?, except? }\`, got ${kindOf(selection)}`,
+      `Expected the selection of \`destroyWhere\` to be \`{ only?, except? }\`, got ${describeValue(selection)}`,
     );
   }
   const only = handles('only', selection.only);
@@ -134,9 +135,9 @@ export function storedSessionFilter(
   operation: 'destroyWhere' | 'listWhere' = 'destroyWhere',
 ): Document {
   const subject = `the filter of \`${operation}\``;
-  if (!isPlainRecord(filter)) {
+  if (!isPlainObject(filter)) {
     throw new TypeError(
-      `Expected ${subject} to be a predicate \`(session, id) => boolean\` or a plain object of conditions on session fields, got ${kindOf(filter)}`,
+      `Expected ${subject} to be a predicate \`(session, id) => boolean\` or a plain object of conditions on session fields, got ${describeValue(filter)}`,
     );
   }
   if (Object.keys(filter).length === 0) {
@@ -193,14 +194,14 @@ class Rewriter {
     }
     if (!Array.isArray(value) || value.length === 0) {
       throw new TypeError(
-        `Expected \`${operator}\` in ${this.#subject} (in ${at}) to be a non-empty array of filters, got ${kindOf(value)}`,
+        `Expected \`${operator}\` in ${this.#subject} (in ${at}) to be a non-empty array of filters, got ${describeValue(value)}`,
       );
     }
     return value.map((each: unknown, index) => {
       const where = `${at}, ${operator}[${index}]`;
-      if (!isPlainRecord(each) || Object.keys(each).length === 0) {
+      if (!isPlainObject(each) || Object.keys(each).length === 0) {
         throw new TypeError(
-          `Expected each of \`${operator}\` in ${this.#subject} (${where}) to be a non-empty plain object, got ${kindOf(each)}`,
+          `Expected each of \`${operator}\` in ${this.#subject} (${where}) to be a non-empty plain object, got ${describeValue(each)}`,
         );
       }
       return this.filter(each, prefix, where, depth + 1);
@@ -221,7 +222,7 @@ class Rewriter {
 
   /** What a field path is compared with: an object of operators, or a value. */
   #condition(value: unknown, at: string, depth: number): unknown {
-    if (!isPlainRecord(value)) return this.#value(value, at, depth);
+    if (!isPlainObject(value)) return this.#value(value, at, depth);
     const keys = Object.keys(value);
     const operators = keys.filter((key) => key.startsWith('$'));
     if (operators.length === 0) return this.#value(value, at, depth);
@@ -248,14 +249,14 @@ class Rewriter {
     if (LIST_OPERATORS.has(operator)) {
       if (!Array.isArray(operand)) {
         throw new TypeError(
-          `Expected \`${operator}\` in ${this.#subject} (${at}) to be an array, got ${kindOf(operand)}`,
+          `Expected \`${operator}\` in ${this.#subject} (${at}) to be an array, got ${describeValue(operand)}`,
         );
       }
       this.#deepen(depth, at);
       return operand.map((each: unknown, index) => {
         const where = `${at}[${index}]`;
         // `$all` also takes `{ $elemMatch }` conditions, one for each element it requires.
-        if (operator === '$all' && isPlainRecord(each) && '$elemMatch' in each) {
+        if (operator === '$all' && isPlainObject(each) && '$elemMatch' in each) {
           return this.#condition(each, where, depth + 1);
         }
         return this.#value(each, where, depth + 1);
@@ -263,17 +264,17 @@ class Rewriter {
     }
     if (operator === '$not') {
       if (operand instanceof RegExp) return this.#value(operand, at, depth);
-      if (isPlainRecord(operand) && Object.keys(operand).length > 0) {
+      if (isPlainObject(operand) && Object.keys(operand).length > 0) {
         return this.#condition(operand, at, depth);
       }
       throw new TypeError(
-        `Expected \`$not\` in ${this.#subject} (${at}) to be an object of operators or a RegExp, got ${kindOf(operand)}`,
+        `Expected \`$not\` in ${this.#subject} (${at}) to be an object of operators or a RegExp, got ${describeValue(operand)}`,
       );
     }
     if (operator === '$elemMatch') {
-      if (!isPlainRecord(operand) || Object.keys(operand).length === 0) {
+      if (!isPlainObject(operand) || Object.keys(operand).length === 0) {
         throw new TypeError(
-          `Expected \`$elemMatch\` in ${this.#subject} (${at}) to be a non-empty plain object, got ${kindOf(operand)}`,
+          `Expected \`$elemMatch\` in ${this.#subject} (${at}) to be a non-empty plain object, got ${describeValue(operand)}`,
         );
       }
       // Operators apply to the element itself; anything else is a filter on the element's own
@@ -296,7 +297,7 @@ class Rewriter {
   #value(value: unknown, at: string, depth: number): unknown {
     if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
       throw new TypeError(
-        `Expected a value in ${this.#subject} (${at}), got ${kindOf(value)}${value === undefined ? ': the server would read it as null, which matches every session without the field' : ''}`,
+        `Expected a value in ${this.#subject} (${at}), got ${describeValue(value)}${value === undefined ? ': the server would read it as null, which matches every session without the field' : ''}`,
       );
     }
     if (Array.isArray(value)) {
@@ -305,7 +306,7 @@ class Rewriter {
     }
     if (typeof value === 'string') this.#wellFormed(value, 'a string', at);
     if (value instanceof RegExp) this.#wellFormed(value.source, 'a regular expression', at);
-    if (!isPlainRecord(value)) return value;
+    if (!isPlainObject(value)) return value;
     this.#deepen(depth, at);
     const stored: Document = {};
     for (const [key, each] of Object.entries(value)) {

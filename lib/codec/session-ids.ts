@@ -5,7 +5,8 @@
  */
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { types } from 'node:util';
-import { describeValue, InvalidSessionIdError } from '../errors/errors.js';
+import { InvalidSessionIdError } from '../errors/errors.js';
+import { describeValue } from '../support/values.js';
 import { isWellFormed } from './bson-form.js';
 
 /** Browsers keep cookies of at most 4 096 bytes, so no real session id is longer. */

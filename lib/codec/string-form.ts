@@ -6,7 +6,8 @@
 import { contentFree, safely } from '../errors/content-free.js';
 import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
 import type { SessionSerializer } from '../options/options.js';
-import { isWellFormed, kindOf, NOT_WELL_FORMED, type SessionFields } from './bson-form.js';
+import { describeValue } from '../support/values.js';
+import { isWellFormed, NOT_WELL_FORMED, type SessionFields } from './bson-form.js';
 
 export interface StringForm {
   readonly name: string;
@@ -46,7 +47,7 @@ export function stringified(form: StringForm, session: SessionFields): string {
   }
   if (typeof text !== 'string') {
     throw new InvalidSessionError(
-      `The session cannot be stored: ${form.name} stringify returned ${kindOf(text)}, not a string`,
+      `The session cannot be stored: ${form.name} stringify returned ${describeValue(text)}, not a string`,
     );
   }
   // JSON.stringify escapes lone surrogates (`"\ud800"`), so JSON keeps them exactly; a custom
@@ -71,7 +72,7 @@ export function readString(form: StringForm, text: string): Record<string, unkno
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new UnreadableSessionError(
-      `${form.name} parse returned ${kindOf(parsed)}, not an object`,
+      `${form.name} parse returned ${describeValue(parsed)}, not an object`,
     );
   }
   return parsed as Record<string, unknown>;
@@ -114,5 +115,5 @@ function jsonProblem(
 }
 
 function errorKind(error: unknown): string {
-  return error instanceof Error ? `a ${error.name}` : kindOf(error);
+  return error instanceof Error ? `a ${error.name}` : describeValue(error);
 }

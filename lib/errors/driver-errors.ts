@@ -1,7 +1,5 @@
 import { MongoNetworkError, MongoServerError } from 'mongodb';
-
-/** E11000: a write or a unique index met a key another document already has. */
-export const DUPLICATE_KEY = 11000;
+import { isTransientCode, type OperationKind, SERVER_CODES } from './server-codes.js';
 
 /**
  * Whether `error` (thrown, or one of a bulk write's `writeErrors`) is an E11000 on the index of
@@ -18,35 +16,11 @@ export function isDuplicateOf(error: unknown, field: string): boolean {
     err?: { keyPattern?: unknown };
   };
   const pattern = keyPattern ?? err?.keyPattern;
-  if (code !== DUPLICATE_KEY) return false;
+  if (code !== SERVER_CODES.DuplicateKey) return false;
   if (typeof pattern !== 'object' || pattern === null) return true;
   const keys = Object.keys(pattern);
   return keys.length === 1 && keys[0] === field;
 }
-
-/** Server error codes that mean "try again": the server was busy, shutting down or changing roles. */
-const SERVER_CODES = {
-  /** How FerretDB reports a busy SQLite database (`SQLITE_BUSY`): about twice in 1 500 writes under load. */
-  InternalError: 1,
-  HostUnreachable: 6,
-  HostNotFound: 7,
-  NetworkTimeout: 89,
-  ShutdownInProgress: 91,
-  PrimarySteppedDown: 189,
-  ExceededTimeLimit: 262,
-  SocketException: 9001,
-  NotWritablePrimary: 10107,
-  InterruptedAtShutdown: 11600,
-  InterruptedDueToReplStateChange: 11602,
-  NotPrimaryNoSecondaryOk: 13435,
-  NotPrimaryOrSecondary: 13436,
-} as const;
-
-/**
- * Server codes worth one more try of an idempotent operation: the codes the driver's own
- * retryable reads and writes use, and `InternalError` for FerretDB.
- */
-const TRANSIENT_CODES: ReadonlySet<number> = new Set(Object.values(SERVER_CODES));
 
 /**
  * Codes of Node's socket and resolver errors that a new connection can cure. The driver wraps
@@ -99,16 +73,16 @@ export function serverCode(error: unknown): number | undefined {
  * Whether one more try of an idempotent operation may succeed: a dropped connection (as a driver
  * network error, or as a raw socket error, alone or as a driver error's `cause`), a server that
  * was busy or changing roles. Not a server-selection timeout: that already waited as long as the
- * client was told to.
+ * client was told to. Which server codes count depends on the kind of operation (see server-codes.ts).
  */
-export function isTransient(error: unknown): boolean {
+export function isTransient(error: unknown, kind: OperationKind = 'session'): boolean {
   if (!(error instanceof Error) || error.name === 'MongoServerSelectionError') return false;
   if (error instanceof MongoNetworkError || error.name.startsWith('MongoNetwork')) return true;
   if (hasSocketErrorWithin(error)) return true;
   const labelled = error as { hasErrorLabel?: (label: string) => boolean };
   if (TRANSIENT_LABELS.some((label) => labelled.hasErrorLabel?.(label) === true)) return true;
   const code = serverCode(error);
-  return code !== undefined && TRANSIENT_CODES.has(code);
+  return code !== undefined && isTransientCode(code, kind);
 }
 
 /**

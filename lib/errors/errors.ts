@@ -1,3 +1,5 @@
+import { describeValue } from '../support/values.js';
+
 /**
  * Names each error class of this package on its prototype, under a key shared by every copy of
  * the package loaded in one process: its ES module build and its CommonJS build each hold their
@@ -427,12 +429,4 @@ function errorLabels(error: object): string[] {
   } catch {
     return [];
   }
-}
-
-/** Names a received value by type (and length for strings) without echoing its contents. */
-export function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (typeof value === 'string') return `a string of length ${value.length}`;
-  return typeof value;
 }

@@ -5,8 +5,9 @@
  */
 
 import { debug, described } from '../errors/debug.js';
-import { DUPLICATE_KEY, isTransient, serverCode } from '../errors/driver-errors.js';
+import { isTransient, serverCode } from '../errors/driver-errors.js';
 import { IndexError, StoreClosedError } from '../errors/errors.js';
+import { meansNoTtlIndexes, SERVER_CODES } from '../errors/server-codes.js';
 import { warnOnce } from '../errors/warnings.js';
 import type { AutoRemoveOption } from '../options/options.js';
 import type { ExpiryPolicy, IndexSpec } from './expiry-policy.js';
@@ -61,18 +62,6 @@ export interface ExpiryTaskOptions {
   readonly sweepIntervalMs: number;
 }
 
-/** Servers without TTL indexes: 115 `CommandNotSupported`, 238 `NotImplemented` (FerretDB 1.x). */
-const TTL_UNSUPPORTED = new Set([115, 238]);
-/** `BadValue`: Azure Cosmos DB's answer to a TTL index on any field but `_ts`. */
-const BAD_VALUE = 2;
-const UNAUTHORIZED = 13;
-const INDEX_OPTIONS_CONFLICT = 85;
-const INDEX_KEY_SPECS_CONFLICT = 86;
-/**
- * `InternalError`: transient for reads and writes on FerretDB (a busy SQLite database), but what
- * FerretDB answers when a unique index meets duplicates, which no retry cures.
- */
-const INTERNAL_ERROR = 1;
 const FIRST_RETRY_MS = 1_000;
 const LAST_RETRY_MS = 60_000;
 export const TTL_FALLBACK_WARNING_CODE = 'SESSION_STORE_TTL_UNSUPPORTED';
@@ -210,10 +199,10 @@ export class ExpiryTasks {
     debug('%s index on %s failed: %s', kind, fieldOf(spec), described(error));
     if (retryable(error)) return false;
     const code = serverCode(error) as number;
-    if (kind === 'ttl' && code === INDEX_OPTIONS_CONFLICT) return this.#changeTtl(spec);
+    if (kind === 'ttl' && code === SERVER_CODES.IndexOptionsConflict) return this.#changeTtl(spec);
     if (kind === 'ttl') {
       // Without the TTL index nothing deletes expired sessions: the store does it itself.
-      const unsupported = TTL_UNSUPPORTED.has(code);
+      const unsupported = meansNoTtlIndexes(code);
       this.#fallBackToInterval(unsupported);
       if (unsupported) {
         this.#set('ttl', 'unsupported');
@@ -341,9 +330,7 @@ export class ExpiryTasks {
 
 /** Index work is retried on what may pass (a dropped connection, a stepping-down primary, a timeout). */
 function retryable(error: unknown): boolean {
-  return (
-    serverCode(error) === undefined || (isTransient(error) && serverCode(error) !== INTERNAL_ERROR)
-  );
+  return serverCode(error) === undefined || isTransient(error, 'index');
 }
 
 function fieldOf(spec: IndexSpec): string {
@@ -363,18 +350,18 @@ function refusal(kind: IndexKind, field: string, code: number): string {
   const what =
     kind === 'ttl' ? `the TTL index on \`${field}\`` : `the unique index on \`${field}\``;
   switch (code) {
-    case BAD_VALUE:
+    case SERVER_CODES.BadValue:
       if (kind === 'ttl') {
         return `Could not create ${what}: the server refused the option (Azure Cosmos DB allows a TTL index only on \`_ts\`: set \`expiresKey: '_ts'\`)`;
       }
       return `Could not create ${what}: the server refused it; create it yourself and set \`manageIndexes: false\``;
-    case UNAUTHORIZED:
+    case SERVER_CODES.Unauthorized:
       return `Could not create ${what}: the database user may not create indexes; create it yourself and set \`manageIndexes: false\``;
-    case INDEX_OPTIONS_CONFLICT:
+    case SERVER_CODES.IndexOptionsConflict:
       return `Could not create ${what}: an index on \`${field}\` exists with other options; drop it with \`db.<collection>.dropIndex({ ${field}: 1 })\` and the store creates the right one`;
-    case INDEX_KEY_SPECS_CONFLICT:
+    case SERVER_CODES.IndexKeySpecsConflict:
       return `Could not create ${what}: an index named \`${field}_1\` exists with another key; drop it with \`db.<collection>.dropIndex('${field}_1')\` and the store creates the right one`;
-    case DUPLICATE_KEY:
+    case SERVER_CODES.DuplicateKey:
       return `Could not create ${what}: the collection holds documents with the same \`${field}\`; remove the duplicates and restart, until then concurrent saves of one new session may store it twice`;
     default:
       return kind === 'unique'

@@ -4,6 +4,8 @@
  * Pure functions of the options: no I/O. The caller emits the warnings worded here. No message ever
  * holds an option's value (passwords, connection strings): names only.
  */
+
+import { describeValue, isPlainObject, setOwn } from '../support/values.js';
 import { list, shown } from './option-names.js';
 
 /** What a translation changed, for the warning the caller emits. */
@@ -170,7 +172,7 @@ export function translateConnectionOptions(
     const lower = key.toLowerCase();
     if (value === null || value === undefined) {
       // Kept, unless a translated option of the same name is already there.
-      if (!Object.hasOwn(out, key)) put(out, key, value);
+      if (!Object.hasOwn(out, key)) setOwn(out, key, value);
     } else if (REMOVED_NAMES.has(lower) || isLegacy(lower, value, options)) {
       if (given.get(lower)?.[0] !== key) {
         // The driver reads only the last spelling of a name.
@@ -192,26 +194,26 @@ export function translateConnectionOptions(
           supersede(key, newer);
           if (password !== undefined) supersede(password[0], newer);
         } else {
-          put(out, 'auth', { username: value, password: password?.[1] });
+          setOwn(out, 'auth', { username: value, password: password?.[1] });
           result.renamed.push([key, 'auth.username']);
           if (password !== undefined) result.renamed.push([password[0], 'auth.password']);
         }
       } else if (lower === 'password') {
         // Moved (or dropped) together with `user`.
       } else if (lower === 'auth') {
-        put(out, key, renameAuthUser(value as Record<string, unknown>, result));
+        setOwn(out, key, renameAuthUser(value as Record<string, unknown>, result));
       } else {
         const rename = RENAMES.get(lower) as Rename;
         const to = rename.to(value) as string;
         const newer = rename.newer.find(isGiven);
         if (newer !== undefined) supersede(key, newer);
         else {
-          put(out, to, value);
+          setOwn(out, to, value);
           result.renamed.push([key, to]);
         }
       }
     } else {
-      put(out, key, value);
+      setOwn(out, key, value);
     }
   }
   if (serviceName !== undefined) mergeServiceName(serviceName, out, query, result);
@@ -235,7 +237,7 @@ function refuseRemovedWithBehaviour(given: Map<string, [string, unknown]>): void
     const instead = REFUSED.get(lower);
     if (instead === undefined) continue;
     throw new TypeError(
-      `Unsupported \`connectionOptions.${shown(key)}\` (${describeType(value)}): ${instead}`,
+      `Unsupported \`connectionOptions.${shown(key)}\` (${describeValue(value)}): ${instead}`,
     );
   }
 }
@@ -259,7 +261,7 @@ function flattenCompression(
       result.notes.push(`\`${shown(old)}\` has no equivalent`);
     } else if (isGiven(to)) supersede(old, to);
     else {
-      put(out, to, value);
+      setOwn(out, to, value);
       result.renamed.push([old, to]);
     }
   }
@@ -271,12 +273,12 @@ function renameAuthUser(
   result: ConnectionOptionsTranslation,
 ): Record<string, unknown> {
   const renamed: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(auth)) if (key !== 'user') put(renamed, key, value);
+  for (const [key, value] of Object.entries(auth)) if (key !== 'user') setOwn(renamed, key, value);
   if (auth.username != null) {
     result.dropped.push('auth.user');
     result.notes.push('`auth.user` was dropped because `auth.username` is given too');
   } else {
-    put(renamed, 'username', auth.user);
+    setOwn(renamed, 'username', auth.user);
     result.renamed.push(['auth.user', 'auth.username']);
   }
   return renamed;
@@ -303,17 +305,17 @@ function mergeServiceName(
     result.dropped.push(key);
     result.notes.push(`\`${shown(key)}\` was dropped because \`${to}\` is given too`);
   } else if (properties === undefined || propertiesKey === undefined) {
-    put(out, 'authMechanismProperties', { SERVICE_NAME: value });
+    setOwn(out, 'authMechanismProperties', { SERVICE_NAME: value });
     result.renamed.push([key, to]);
   } else if (isPlainObject(properties)) {
-    put(out, propertiesKey, { ...properties, SERVICE_NAME: value });
+    setOwn(out, propertiesKey, { ...properties, SERVICE_NAME: value });
     result.renamed.push([key, to]);
   } else if (typeof properties === 'string' && typeof value === 'string') {
-    put(out, propertiesKey, `${properties},SERVICE_NAME:${value}`);
+    setOwn(out, propertiesKey, `${properties},SERVICE_NAME:${value}`);
     result.renamed.push([key, to]);
   } else {
     // Properties of a form the driver refuses anyway: leave both for it to report.
-    put(out, key, value);
+    setOwn(out, key, value);
   }
 }
 
@@ -485,27 +487,4 @@ function decoded(raw: string): string {
   } catch {
     return raw;
   }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const prototype = Object.getPrototypeOf(value) as unknown;
-  return prototype === Object.prototype || prototype === null;
-}
-
-/** Sets an own property even for a key such as `__proto__`, which plain assignment would not. */
-function put(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, {
-    value,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
-}
-
-function describeType(value: unknown): string {
-  if (Array.isArray(value)) return 'an array';
-  if (Buffer.isBuffer(value)) return 'a Buffer';
-  if (value === null) return 'null';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }

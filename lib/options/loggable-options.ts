@@ -16,6 +16,7 @@
  */
 import { inspect } from 'node:util';
 import { withoutCredentials } from '../errors/errors.js';
+import { isPlainObject } from '../support/values.js';
 
 /** What a blanked value shows as. */
 export const REDACTED = '<redacted>';
@@ -193,11 +194,6 @@ interface Walk {
 function isClient(value: object): boolean {
   const client = value as { db?: unknown; startSession?: unknown };
   return typeof client.db === 'function' && typeof client.startSession === 'function';
-}
-
-function isPlainObject(value: object): boolean {
-  const prototype = Object.getPrototypeOf(value) as unknown;
-  return prototype === Object.prototype || prototype === null;
 }
 
 /** As the driver decodes a parameter's name; a malformed escape is left as written. */

@@ -6,8 +6,8 @@ import {
 } from '../codec/session-crypto.js';
 import { STORED_BESIDE_SESSION } from '../codec/session-ends.js';
 import { type TransformId, transformIdOption } from '../codec/session-ids.js';
-import { describeValue } from '../errors/errors.js';
 import { warnOnce } from '../errors/warnings.js';
+import { describeValue } from '../support/values.js';
 import {
   LEGACY_OPTION_WARNING_CODE,
   legacyOptionsWarning,
@@ -424,7 +424,7 @@ function resolveSource(options: SessionRepositoryOptions): ResolvedOptions['sour
   }
   if (options.client !== undefined) {
     if (typeof options.client?.db !== 'function') {
-      throw new TypeError(`Expected \`client\` to be a MongoClient, got ${typeof options.client}`);
+      throw new TypeError(`Expected \`client\` to be a MongoClient, got ${describeValue(options.client)}`);
     }
     return frozenForPrinting({ kind: 'client', client: options.client });
   }

@@ -30,6 +30,7 @@ import {
   storeError,
   UnreadableSessionError,
 } from '../errors/errors.js';
+import { SERVER_CODES } from '../errors/server-codes.js';
 import { ExpiryPolicy, type IndexSpec, StoredExpiries } from '../expiry/expiry-policy.js';
 import { ExpiryTasks, type IndexStatus } from '../expiry/expiry-tasks.js';
 import { ServerClock } from '../expiry/server-clock.js';
@@ -59,11 +60,6 @@ export type {
   StoredSession,
 } from '../codec/session-types.js';
 export { DELETE_BATCH_SIZE, DESTROY_LIST_SIZE } from './bulk-operations.js';
-
-/** An update through a path that does not exist as a document, such as `session.cookie` of a string. */
-const PATH_NOT_VIABLE = 28;
-/** `MaxTimeMSExpired`: the server ended the operation at the deadline the store sent with it. */
-const MAX_TIME_EXPIRED = 50;
 
 /**
  * What `set` did: stored a new session, replaced a stored one, ended one whose cookie had already
@@ -331,7 +327,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
               const update = { $set: changes, $min: times.$min };
               touched = (await updated(sessions, filter, update, { mark, limit })).matchedCount > 0;
             } catch (error) {
-              if (serverCode(error) !== PATH_NOT_VIABLE) throw error;
+              if (serverCode(error) !== SERVER_CODES.PathNotViable) throw error;
               // The stored session is a string (another store's form, or another serializer's):
               // its cookie cannot be set alone, so the whole session is written in this store's form.
               const whole = this.#codec.encode(id, session);
@@ -724,7 +720,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
 
   /** A driver error as the store reports it; the server's own end of the deadline is a timeout. */
   #failed(name: string, error: unknown): SessionStoreError {
-    if (serverCode(error) === MAX_TIME_EXPIRED) {
+    if (serverCode(error) === SERVER_CODES.MaxTimeMSExpired) {
       return new OperationTimeoutError(name, this.options.operationTimeoutMs);
     }
     return storeError(name, error);
