@@ -5,8 +5,8 @@
  * copies only what had to change.
  */
 import { types } from 'node:util';
-import { called } from '../errors/content-free.js';
 import { InvalidSessionError } from '../errors/errors.js';
+import { withheld } from '../errors/redaction.js';
 import { isBsonValue, isPlainObject, setOwn, specialKind } from '../support/values.js';
 
 /** MongoDB's largest document, in bytes (16 MiB). */
@@ -292,4 +292,15 @@ function readValue(value: unknown): unknown {
     return copy ?? value;
   }
   return isPlainObject(value) ? readRecord(value) : value;
+}
+
+/** Runs a method of the session's own objects; what it throws is refused without its message. */
+export function called(run: () => unknown, problem: string): unknown {
+  try {
+    return run();
+  } catch (error) {
+    throw new InvalidSessionError(`The session cannot be stored: ${problem}`, {
+      cause: withheld(error),
+    });
+  }
 }

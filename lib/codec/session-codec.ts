@@ -6,11 +6,12 @@
  */
 import { types } from 'node:util';
 import { BSON } from 'mongodb';
-import { called, contentFree } from '../errors/content-free.js';
 import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
+import { withheld } from '../errors/redaction.js';
 import type { ResolvedOptions } from '../options/options.js';
 import { describeValue, isPlainObject, specialKind } from '../support/values.js';
 import {
+  called,
   DROP,
   escapeKey,
   MAX_DOCUMENT_BYTES,
@@ -231,7 +232,7 @@ function sealedForm(encryption: ResolvedEncryption, sid: string, clear: unknown)
     bytes = BSON.serialize(clear as BSON.Document, { ignoreUndefined: true });
   } catch (error) {
     throw new InvalidSessionError('The session cannot be stored: BSON serialization threw', {
-      cause: contentFree(error),
+      cause: withheld(error),
     });
   }
   return seal(encryption, 'document', bytes, sid);
@@ -242,7 +243,7 @@ function deserialized(bytes: Buffer, readOptions: CodecReadOptions): Record<stri
   try {
     return BSON.deserialize(bytes, readOptions);
   } catch (error) {
-    throw new UnreadableSessionError('its decrypted BSON did not parse', contentFree(error));
+    throw new UnreadableSessionError('its decrypted BSON did not parse', withheld(error));
   }
 }
 
@@ -330,7 +331,7 @@ function sizeCheck(options: SessionCodecOptions) {
     } catch (error) {
       throw new InvalidSessionError(
         'The session cannot be stored: its BSON size cannot be computed (a value of another bson version?)',
-        { cause: contentFree(error) },
+        { cause: withheld(error) },
       );
     }
     if (bytes > MAX_DOCUMENT_BYTES) {

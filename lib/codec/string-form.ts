@@ -3,10 +3,10 @@
  * connect-mongo's default form read under the document form) or by a custom serializer.
  */
 
-import { contentFree, safely } from '../errors/content-free.js';
 import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
+import { withheld } from '../errors/redaction.js';
 import type { SessionSerializer } from '../options/options.js';
-import { describeValue } from '../support/values.js';
+import { describeValue, safely } from '../support/values.js';
 import { isWellFormed, NOT_WELL_FORMED, type SessionFields } from './bson-form.js';
 
 export interface StringForm {
@@ -42,7 +42,7 @@ export function stringified(form: StringForm, session: SessionFields): string {
     const problem = safely(() => form.diagnose?.(session));
     throw new InvalidSessionError(
       `The session cannot be stored: ${problem ?? `${form.name} stringify threw ${errorKind(error)}`}`,
-      { cause: contentFree(error) },
+      { cause: withheld(error) },
     );
   }
   if (typeof text !== 'string') {
@@ -67,7 +67,7 @@ export function readString(form: StringForm, text: string): Record<string, unkno
   } catch (error) {
     throw new UnreadableSessionError(
       `${form.name} parse threw ${errorKind(error)}`,
-      contentFree(error),
+      withheld(error),
     );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {

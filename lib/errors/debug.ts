@@ -6,7 +6,7 @@
  * code only.
  */
 import { debuglog } from 'node:util';
-import { driverSummary } from './errors.js';
+import { driverSummary } from './redaction.js';
 
 export const debug = debuglog('connect-mongodb-session');
 

@@ -1,49 +1,9 @@
 import { describeValue } from '../support/values.js';
+import { brand } from './branding.js';
+import { driverSummary, withheld, withoutCredentials } from './redaction.js';
 
-/**
- * Names each error class of this package on its prototype, under a key shared by every copy of
- * the package loaded in one process: its ES module build and its CommonJS build each hold their
- * own classes, and an application can load both (it imports the package while a dependency
- * requires it).
- */
-const ERROR_CLASS = Symbol.for('connect-mongodb-session.errorClass');
-
-type ErrorClass = abstract new (...args: never[]) => Error;
-
-function brand(errorClass: ErrorClass, name: string): void {
-  Object.defineProperty(errorClass.prototype, ERROR_CLASS, { value: name });
-}
-
-/**
- * Makes `instanceof` on `errorClass` and on its subclasses hold for their errors from either
- * build, so that `error instanceof ConnectionError` holds whichever build made the error.
- */
-function recogniseEitherBuild(errorClass: ErrorClass): void {
-  Object.defineProperty(errorClass, Symbol.hasInstance, {
-    value: function hasInstance(this: ErrorClass, value: unknown): boolean {
-      return isInstance(this, value);
-    },
-  });
-}
-
-/**
- * `value instanceof errorClass`, where an error of the same class from the package's other build
- * counts too: its prototype chain holds a prototype with the same name under `ERROR_CLASS`.
- * A subclass of an application's own has no name of its own, so it is checked as usual.
- */
-function isInstance(errorClass: ErrorClass, value: unknown): boolean {
-  if (Function.prototype[Symbol.hasInstance].call(errorClass, value)) return true;
-  const name: unknown = Object.getOwnPropertyDescriptor(errorClass.prototype, ERROR_CLASS)?.value;
-  if (name === undefined || typeof value !== 'object' || value === null) return false;
-  for (
-    let proto = Object.getPrototypeOf(value);
-    proto !== null;
-    proto = Object.getPrototypeOf(proto)
-  ) {
-    if (Object.getOwnPropertyDescriptor(proto, ERROR_CLASS)?.value === name) return true;
-  }
-  return false;
-}
+// Until every importer takes them from redaction.ts.
+export { driverSummary, withoutCredentials };
 
 /** Stable codes for every error the store raises itself. */
 export type SessionStoreErrorCode =
@@ -71,8 +31,7 @@ export type SessionStoreErrorCode =
  */
 export class SessionStoreError extends Error {
   static {
-    brand(SessionStoreError, 'SessionStoreError');
-    recogniseEitherBuild(SessionStoreError);
+    brand(SessionStoreError, 'SessionStoreError', true);
   }
 
   /** The class's name, as `error.name` of built-in errors gives it (`'ConnectionError'` …). */
@@ -84,7 +43,7 @@ export class SessionStoreError extends Error {
 
   constructor(message: string, code: SessionStoreErrorCode, options?: { cause?: unknown }) {
     const given = options !== undefined && 'cause' in options;
-    super(message, given ? { cause: summarized(options.cause) } : undefined);
+    super(message, given ? { cause: withheld(options.cause) } : undefined);
     this.code = code;
     this.#driverError = options?.cause;
   }
@@ -293,8 +252,7 @@ export function storeError(operation: string, error: unknown): SessionStoreError
  */
 export class InvalidSessionIdError extends TypeError {
   static {
-    brand(InvalidSessionIdError, 'InvalidSessionIdError');
-    recogniseEitherBuild(InvalidSessionIdError);
+    brand(InvalidSessionIdError, 'InvalidSessionIdError', true);
   }
 
   /** `'InvalidSessionIdError'`. */
@@ -309,7 +267,7 @@ export class InvalidSessionIdError extends TypeError {
   ) {
     super(
       `Expected ${expected}, got ${options.got ?? describeValue(received)}`,
-      'cause' in options ? { cause: summarized(options.cause) } : undefined,
+      'cause' in options ? { cause: withheld(options.cause) } : undefined,
     );
   }
 }
@@ -321,26 +279,13 @@ export class InvalidSessionIdError extends TypeError {
  */
 export class InvalidSessionError extends TypeError {
   static {
-    brand(InvalidSessionError, 'InvalidSessionError');
-    recogniseEitherBuild(InvalidSessionError);
+    brand(InvalidSessionError, 'InvalidSessionError', true);
   }
 
   /** `'InvalidSessionError'`. */
   override readonly name = 'InvalidSessionError';
   /** `'INVALID_SESSION'`, stable across versions. */
   readonly code = 'INVALID_SESSION';
-}
-
-/**
- * The driver's class and numeric code only: driver messages can quote the offending document
- * or key (a duplicate-key message quotes the whole session id).
- */
-export function driverSummary(cause: unknown): string {
-  if (!(cause instanceof Error)) return 'unknown error';
-  const code = (cause as { code?: unknown }).code;
-  return typeof code === 'number' || typeof code === 'string'
-    ? `${cause.name} (code ${code})`
-    : cause.name;
 }
 
 /**
@@ -351,82 +296,4 @@ function connectionMessage(cause: unknown): string {
   if (!(cause instanceof Error)) return driverSummary(cause);
   const message = typeof cause.message === 'string' ? withoutCredentials(cause.message) : '';
   return message === '' ? driverSummary(cause) : `${driverSummary(cause)}: ${message}`;
-}
-
-/** Blanks the user and password of every connection string in `text`. */
-export function withoutCredentials(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/\s"'`]*@/gi, '$1<credentials>@');
-}
-
-/** Marks the summaries `summarized` makes, so that one is never summarised again. */
-const SUMMARY = Symbol('summary');
-const MAX_SUMMARY_DEPTH = 4;
-
-/**
- * An error that stands for `error` in a `cause`: its class name, its `code` (number or short
- * string), `codeName` and error labels, and the same of its own cause; never its message, its
- * other properties (a duplicate-key error's `keyValue` holds the session id) or its stack
- * header. The store's own errors and the codec's content-free ones are kept as they are.
- */
-export function summarized(error: unknown, depth = 0): unknown {
-  if (error instanceof SessionStoreError || isSummary(error)) return error;
-  const summary = markContentFree(
-    new Error('(message withheld: it may quote session ids or data)'),
-  );
-  summary.name = error instanceof Error ? safeName(error) : kindName(error);
-  // No stack: its first line would be this function, and the original's header holds the message.
-  summary.stack = `${summary.name}: ${summary.message}`;
-  if (typeof error !== 'object' || error === null) return summary;
-  const { code, codeName } = error as { code?: unknown; codeName?: unknown };
-  const fields = summary as unknown as Record<string, unknown>;
-  if (typeof code === 'number' || (typeof code === 'string' && /^[\w.-]{1,64}$/.test(code))) {
-    fields.code = code;
-  }
-  if (typeof codeName === 'string' && /^\w{1,64}$/.test(codeName)) fields.codeName = codeName;
-  const labels = errorLabels(error);
-  if (labels.length > 0) fields.errorLabels = labels;
-  const inner = (error as { cause?: unknown }).cause;
-  if (inner !== undefined && depth < MAX_SUMMARY_DEPTH) {
-    Object.defineProperty(summary, 'cause', {
-      value: summarized(inner, depth + 1),
-      writable: true,
-      configurable: true,
-    });
-  }
-  return summary;
-}
-
-/** Marks an error made to stand for another without its message, so that it is kept as it is. */
-export function markContentFree<E extends Error>(error: E): E {
-  Object.defineProperty(error, SUMMARY, { value: true });
-  return error;
-}
-
-function isSummary(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && Object.hasOwn(error, SUMMARY);
-}
-
-function safeName(error: Error): string {
-  try {
-    return /^\w{1,64}$/.test(error.name) ? error.name : 'Error';
-  } catch {
-    return 'Error';
-  }
-}
-
-function kindName(value: unknown): string {
-  return value === null ? 'null' : typeof value;
-}
-
-function errorLabels(error: object): string[] {
-  try {
-    const labels = (error as { errorLabels?: unknown }).errorLabels;
-    return Array.isArray(labels)
-      ? labels.filter(
-          (label): label is string => typeof label === 'string' && /^\w{1,64}$/.test(label),
-        )
-      : [];
-  } catch {
-    return [];
-  }
 }

@@ -1,7 +1,7 @@
 /** The client and the collection the repository works on. */
 import { type Collection, MongoClient, type MongoClientOptions, ReadPreference } from 'mongodb';
 import type { SessionDocument } from '../codec/session-types.js';
-import { summarized, withoutCredentials } from '../errors/errors.js';
+import { withheld, withoutCredentials } from '../errors/redaction.js';
 import type { ResolvedOptions } from '../options/options.js';
 import type { Deadline } from './connection-gate.js';
 
@@ -17,7 +17,7 @@ export function createClient(uri: string, options: MongoClientOptions): MongoCli
     const reason = withoutCredentials(error instanceof Error ? error.message : String(error));
     throw new TypeError(
       `Expected \`uri\` and \`connectionOptions\` to be accepted by the MongoDB driver: ${reason}`,
-      { cause: summarized(error) },
+      { cause: withheld(error) },
     );
   }
 }

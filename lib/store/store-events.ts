@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { SessionData } from 'express-session';
 import type { SessionStoreError } from '../errors/errors.js';
+import { errorName } from '../errors/redaction.js';
 import { LISTENER_ERROR_WARNING_CODE, warnOnce } from '../errors/warnings.js';
+import { safely } from '../support/values.js';
 import type { StoreBase } from './store-base.js';
 
 /**
@@ -122,8 +124,8 @@ function warnListenerError(
   const which = name === undefined ? 'a listener' : `a listener (\`${name}\`)`;
   const what =
     how === 'threw'
-      ? `threw ${kindOf(error)}`
-      : `returned a promise that rejected with ${kindOf(error)}`;
+      ? `threw ${describeThrown(error)}`
+      : `returned a promise that rejected with ${describeThrown(error)}`;
   warnOnce(
     `connect-mongodb-session: ${which} of the \`${event}\` event ${what}; the store went on as if it had not, and the operation's outcome is unchanged. Catch errors in the listener (the error is this warning's \`listenerError\`); this warning shows once.`,
     LISTENER_ERROR_WARNING_CODE,
@@ -147,24 +149,12 @@ function functionName(listener: unknown): string | undefined {
 }
 
 /** An error by its class name only (`a TypeError`); anything else thrown by its type (`a string`). */
-function kindOf(error: unknown): string {
-  if (error instanceof Error) {
-    const name = safely(() => error.name);
-    return withArticle(typeof name === 'string' && /^\w{1,64}$/.test(name) ? name : 'Error');
-  }
+function describeThrown(error: unknown): string {
+  if (error instanceof Error) return withArticle(errorName(error));
   if (error === null || error === undefined) return String(error);
   return withArticle(typeof error);
 }
 
 function withArticle(noun: string): string {
   return `${/^[aeiou]/i.test(noun) ? 'an' : 'a'} ${noun}`;
-}
-
-/** What `read` gives, or `undefined` where it throws (a getter of the application's). */
-function safely(read: () => unknown): unknown {
-  try {
-    return read();
-  } catch {
-    return undefined;
-  }
 }

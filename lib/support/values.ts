@@ -77,3 +77,12 @@ export function setOwn(target: Record<string, unknown>, key: string, value: unkn
     target[key] = value;
   }
 }
+
+/** What `run` gives, or `undefined` where it throws (a getter of the application's, say). */
+export function safely<T>(run: () => T): T | undefined {
+  try {
+    return run();
+  } catch {
+    return undefined;
+  }
+}
