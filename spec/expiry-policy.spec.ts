@@ -1,7 +1,8 @@
 /** The expiry policy and the lazy-touch memory: plain functions of the options, no database. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ExpiryPolicy, StoredExpiries } from '../lib/expiry/expiry-policy.js';
+import { ExpiryPolicy } from '../lib/expiry/expiry-policy.js';
+import { StoredExpiries } from '../lib/expiry/lazy-touch.js';
 import { ServerClock } from '../lib/expiry/server-clock.js';
 import { resolveOptions, type SessionRepositoryOptions } from '../lib/options/options.js';
 

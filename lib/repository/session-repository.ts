@@ -31,7 +31,8 @@ import {
   UnreadableSessionError,
 } from '../errors/errors.js';
 import { SERVER_CODES } from '../errors/server-codes.js';
-import { ExpiryPolicy, type IndexSpec, StoredExpiries } from '../expiry/expiry-policy.js';
+import { ExpiryPolicy, type IndexSpec } from '../expiry/expiry-policy.js';
+import { StoredExpiries } from '../expiry/lazy-touch.js';
 import { ExpiryTasks, type IndexStatus } from '../expiry/expiry-tasks.js';
 import { ServerClock } from '../expiry/server-clock.js';
 import {
@@ -190,7 +191,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   async get(sid: string): Promise<T | null> {
     const id = this.#codec.storedId(sid);
     const filter = this.#byId(id);
-    const { field } = this.#expiry;
+    const { dateField: field } = this.#expiry;
     // The stored expiry comes along: the read checks it (see `ExpiryPolicy.isLive`), and the touch
     // which follows decides with it without a round trip.
     const projection = { _id: 0, session: 1, [field]: 1, ...this.#lifecycle.projection };
@@ -457,7 +458,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
         session,
         createdAt: dateOrNull(document[CREATED_AT]),
         lastActiveAt: dateOrNull(document[LAST_MODIFIED]),
-        expires: document[this.#expiry.field] as Date,
+        expires: document[this.#expiry.dateField] as Date,
       });
     }
     return listed;
@@ -731,7 +732,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     const id = String(document[this.options.idField]);
     const session = this.#decode(document.session, id);
     if (session === null) return [];
-    return [{ id, session, expires: document[this.#expiry.field] as Date }];
+    return [{ id, session, expires: document[this.#expiry.dateField] as Date }];
   }
 
   /** The update that writes a whole session, its expiry and its audit times. */
