@@ -39,6 +39,6 @@ export function callbackify<T>(
   return undefined;
 }
 
-export function toError(error: unknown): Error {
+function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
