@@ -1,15 +1,10 @@
 export type {
-  EncryptionKey,
-  EncryptionOption,
-  ResolvedEncryption,
-} from './codec/session-crypto.js';
-export type {
   DestroyFilter,
   DeviceSelection,
   SessionFilter,
   SessionPredicate,
 } from './codec/session-filter.js';
-export { hashSessionId, type TransformId } from './codec/session-ids.js';
+export { hashSessionId } from './codec/session-ids.js';
 export {
   ConnectionError,
   IndexError,
@@ -26,6 +21,12 @@ export {
   UnreadableSessionError,
 } from './errors/errors.js';
 export type { IndexState, IndexStatus } from './expiry/expiry-tasks.js';
+export type {
+  EncryptionKey,
+  EncryptionOption,
+  ResolvedEncryption,
+} from './options/encryption-option.js';
+export type { TransformId } from './options/option-types.js';
 export type {
   AutoRemoveOption,
   ClientSource,

@@ -6,11 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MongoClient as MongoClient7 } from 'mongodb';
 import { MongoClient as MongoClient6 } from 'mongodb6';
-import {
-  legacyOptionsWarning,
-  translateConnectionOptions,
-  translateUriOptions,
-} from '../lib/options/legacy-driver-options.js';
+import { translateConnectionOptions } from '../lib/options/legacy-connection-options.js';
+import { legacyOptionsWarning, translateUriOptions } from '../lib/options/legacy-driver-options.js';
 import { assertNoConnectMongoNames, unknownOptionWarning } from '../lib/options/option-names.js';
 
 const URI = 'mongodb://127.0.0.1:1/';

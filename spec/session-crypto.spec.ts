@@ -12,17 +12,13 @@ import {
   MAX_DOCUMENT_BYTES,
   type SessionCodecOptions,
 } from '../lib/codec/session-codec.js';
-import {
-  type EncryptionOption,
-  encryptionOption,
-  isSealed,
-  SEALED_SUBTYPE,
-} from '../lib/codec/session-crypto.js';
+import { isSealed, SEALED_SUBTYPE } from '../lib/codec/session-crypto.js';
 import {
   InvalidSessionError,
   SessionDecryptionError,
   UnreadableSessionError,
 } from '../lib/errors/errors.js';
+import { type EncryptionOption, encryptionOption } from '../lib/options/encryption-option.js';
 import {
   optionsView,
   resolveOptions,

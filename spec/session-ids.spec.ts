@@ -4,8 +4,9 @@ import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
 import { inspect } from 'node:util';
 import { createSessionCodec } from '../lib/codec/session-codec.js';
-import { hashSessionId, type TransformId } from '../lib/codec/session-ids.js';
+import { hashSessionId } from '../lib/codec/session-ids.js';
 import { InvalidSessionIdError } from '../lib/errors/errors.js';
+import type { TransformId } from '../lib/options/option-types.js';
 import { resolveOptions, type SessionRepositoryOptions } from '../lib/options/options.js';
 
 const SID = 'sid-marker-4b2f';

@@ -11,11 +11,11 @@ import { randomBytes } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
 import { inspect } from 'node:util';
 import { BSON, type Document } from 'mongodb';
-import { isWellFormed } from '../lib/codec/bson-form.js';
 import { hashSessionId } from '../lib/codec/session-ids.js';
 import { InvalidSessionError, InvalidSessionIdError } from '../lib/errors/errors.js';
 import type { SerializerOption, SessionRepositoryOptions } from '../lib/options/options.js';
 import { type SessionLike, SessionRepository } from '../lib/repository/session-repository.js';
+import { isWellFormed } from '../lib/support/values.js';
 import { commandsDuring, useSpecDatabase } from './support/database.js';
 
 const database = useSpecDatabase(import.meta.url);

@@ -7,7 +7,13 @@
 import { types } from 'node:util';
 import { InvalidSessionError } from '../errors/errors.js';
 import { withheld } from '../errors/redaction.js';
-import { isBsonValue, isPlainObject, setOwn, specialKind } from '../support/values.js';
+import {
+  isBsonValue,
+  isPlainObject,
+  isWellFormed,
+  setOwn,
+  specialKind,
+} from '../support/values.js';
 
 /** MongoDB's largest document, in bytes (16 MiB). */
 export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
@@ -31,16 +37,6 @@ const FIXED_BSON_BYTES: Readonly<Record<string, number>> = {
 const KEPT_REGEXP_FLAGS = /^[gim]*$/;
 /** Marks an object property the store drops, as JSON and the driver do (`undefined`, functions). */
 export const DROP = Symbol('drop');
-
-/**
- * Whether `text` is well-formed UTF-16, without a lone surrogate. BSON stores strings as UTF-8,
- * where a lone surrogate becomes U+FFFD: `'a\uD800'` would be stored, and read back, as
- * `'a\uFFFD'`. `String.prototype.isWellFormed` is in Node 20 but not in the ES2023 library the
- * package compiles against (which keeps later APIs out of the code), hence the cast.
- */
-export function isWellFormed(text: string): boolean {
-  return (text as string & { isWellFormed(): boolean }).isWellFormed();
-}
 
 /** How messages name a string BSON cannot keep, never quoting it. */
 export const NOT_WELL_FORMED =

@@ -8,6 +8,7 @@ import { types } from 'node:util';
 import { BSON } from 'mongodb';
 import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
 import { withheld } from '../errors/redaction.js';
+import type { ResolvedEncryption } from '../options/encryption-option.js';
 import type { ResolvedOptions } from '../options/options.js';
 import { describeValue, isPlainObject, specialKind } from '../support/values.js';
 import {
@@ -22,7 +23,7 @@ import {
   type WalkState,
 } from './bson-form.js';
 import { REWRITE_MARK } from './key-shapes.js';
-import { isSealed, open, type ResolvedEncryption, seal } from './session-crypto.js';
+import { isSealed, open, seal } from './session-crypto.js';
 import { CREATED_AT, LAST_MODIFIED } from './session-ends.js';
 import { storedIdOf } from './session-ids.js';
 import {

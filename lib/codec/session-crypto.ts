@@ -19,41 +19,13 @@ import {
   type CipherGCM,
   createCipheriv,
   createDecipheriv,
-  createSecretKey,
   type DecipherGCM,
-  type KeyObject,
   randomBytes,
 } from 'node:crypto';
 import { types } from 'node:util';
 import { BSON } from 'mongodb';
 import { SessionDecryptionError } from '../errors/errors.js';
-import { describeValue } from '../support/values.js';
-import { isWellFormed } from './bson-form.js';
-
-/** One key of the `encryption` option. */
-export interface EncryptionKey {
-  /** A name for the key, stored with every session it encrypts (not secret): 1 to 255 bytes of UTF-8. */
-  readonly id: string;
-  /** 32 random bytes. */
-  readonly key: Buffer | Uint8Array;
-}
-
-/** The `encryption` option: AES-256-GCM, the first key encrypts and every listed key decrypts. */
-export interface EncryptionOption {
-  /** The keys, the first encrypting every write; the others still decrypt what they wrote (rotation). */
-  readonly keys: readonly EncryptionKey[];
-}
-
-/** The keys once checked; each held as a `KeyObject`, which `util.inspect` never prints. */
-export interface ResolvedEncryption {
-  /** The keys in the order given, the first encrypting. */
-  readonly keys: ReadonlyArray<{
-    /** The key's id, stored beside each ciphertext to find the key again. */
-    readonly id: string;
-    /** The 32-byte AES key. */
-    readonly key: KeyObject;
-  }>;
-}
+import type { ResolvedEncryption } from '../options/encryption-option.js';
 
 /** What the sealed bytes hold once opened: BSON of the document form, or a string form's UTF-8. */
 export type SealedForm = 'document' | 'string';
@@ -61,55 +33,9 @@ export type SealedForm = 'document' | 'string';
 /** BSON's first user-defined binary subtype: marks the store's sealed sessions. */
 export const SEALED_SUBTYPE = 0x80;
 const VERSION = 1;
-const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-const MAX_KEY_ID_BYTES = 255;
 const FORMS: readonly SealedForm[] = ['document', 'string'];
-
-/**
- * The `encryption` option, checked at construction; every refusal is a `TypeError` naming the
- * option and what was wrong, never quoting a key's bytes.
- */
-export function encryptionOption(value: unknown): ResolvedEncryption | undefined {
-  if (value === undefined) return undefined;
-  const keys = (value as { keys?: unknown } | null)?.keys;
-  if (typeof value !== 'object' || value === null || !Array.isArray(keys) || keys.length === 0) {
-    throw new TypeError(
-      `Expected \`encryption\` to be { keys: [{ id, key }, …] } with at least one key, got ${describeValue(keys ?? value)}`,
-    );
-  }
-  const seen = new Set<string>();
-  const resolved = keys.map((entry: unknown, index) => {
-    const name = `encryption.keys[${index}]`;
-    const { id, key } = (entry ?? {}) as { id?: unknown; key?: unknown };
-    // A lone surrogate would be stored as U+FFFD: sessions sealed under the key could not find it again.
-    if (
-      typeof id !== 'string' ||
-      id === '' ||
-      Buffer.byteLength(id) > MAX_KEY_ID_BYTES ||
-      !isWellFormed(id)
-    ) {
-      throw new TypeError(
-        `Expected \`${name}.id\` to be a well-formed string of 1 to ${MAX_KEY_ID_BYTES} bytes, got ${describeValue(id)}`,
-      );
-    }
-    if (seen.has(id)) {
-      throw new TypeError(
-        `Expected the ids of \`encryption.keys\` to differ: \`${name}.id\` repeats an earlier one`,
-      );
-    }
-    seen.add(id);
-    if (!types.isUint8Array(key) || key.byteLength !== KEY_BYTES) {
-      const got = types.isUint8Array(key) ? `${key.byteLength} bytes` : describeValue(key);
-      throw new TypeError(
-        `Expected \`${name}.key\` to be a Buffer or Uint8Array of exactly ${KEY_BYTES} bytes (for AES-256), got ${got}${typeof key === 'string' ? ' (decode it first, e.g. Buffer.from(key, "base64"))' : ''}`,
-      );
-    }
-    return Object.freeze({ id, key: createSecretKey(key) });
-  });
-  return Object.freeze({ keys: Object.freeze(resolved) });
-}
 
 /**
  * Whether a stored `session` value is a sealed session: the binary, or the `Buffer` reads make of

@@ -10,15 +10,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { Document, Filter, UpdateFilter } from 'mongodb';
+import { CREATED_AT, ENDED_AT, LAST_MODIFIED } from '../options/document-fields.js';
 
-/** When the session was first written (by this version): never moved by later writes. */
-export const CREATED_AT = 'createdAt';
-/** When the session was last written or touched (connect-mongo's name, with its meaning). */
-export const LAST_MODIFIED = 'lastModified';
-/** Set on a tombstone only: when the session was ended. */
-export const ENDED_AT = 'endedAt';
-/** The top-level fields this module writes, which `idField` and `expiresKey` may not name. */
-export const STORED_BESIDE_SESSION = [CREATED_AT, LAST_MODIFIED, ENDED_AT] as const;
+// The fields this module writes beside the session are declared with the options, which refuse
+// an `idField` or `expiresKey` naming one; the codec and the repository import two from here.
+export { CREATED_AT, LAST_MODIFIED };
+
 /**
  * Cosmos DB's per-document time to live, in seconds, which overrides the TTL of the collection's
  * index on `_ts` (the session lifetime there): a tombstone lives for its window, not for that.

@@ -8,8 +8,8 @@
  * filter's structure, never a key or a value: a path names session keys.
  */
 import type { Document } from 'mongodb';
-import { describeValue, isPlainObject } from '../support/values.js';
-import { isWellFormed, MAX_DOCUMENT_LEVELS } from './bson-form.js';
+import { describeValue, isPlainObject, isWellFormed } from '../support/values.js';
+import { MAX_DOCUMENT_LEVELS } from './bson-form.js';
 import type { SessionQueryForm } from './session-codec.js';
 
 /**

@@ -6,14 +6,11 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { types } from 'node:util';
 import { InvalidSessionIdError } from '../errors/errors.js';
-import { describeValue } from '../support/values.js';
-import { isWellFormed } from './bson-form.js';
+import type { TransformId } from '../options/option-types.js';
+import { describeValue, isWellFormed } from '../support/values.js';
 
 /** Browsers keep cookies of at most 4 096 bytes, so no real session id is longer. */
 export const MAX_SESSION_ID_LENGTH = 4096;
-
-/** Turns a session id into the key its session is stored under (connect-mongo's `transformId`). */
-export type TransformId = (sid: string) => string;
 
 /** The shortest secret `hashSessionId` takes, in bytes: 128 bits, beyond anyone's guessing. */
 const MIN_SECRET_BYTES = 16;
@@ -23,7 +20,7 @@ const MIN_SECRET_BYTES = 16;
  * well-formed UTF-16. A lone surrogate would be stored (BSON is UTF-8) and hashed (the HMAC
  * reads UTF-8) as U+FFFD, so `'a\uD800'` would read the session of `'a\uFFFD'`.
  */
-export function validId(sid: unknown): string {
+function validId(sid: unknown): string {
   if (typeof sid !== 'string' || sid === '' || sid.length > MAX_SESSION_ID_LENGTH) {
     throw new InvalidSessionIdError(sid);
   }
@@ -72,14 +69,6 @@ const WELL_FORMED_RESULT =
 
 function withLoneSurrogate(text: string): string {
   return `a string of length ${text.length} with a lone surrogate`;
-}
-
-/** The `transformId` option, checked at construction. */
-export function transformIdOption(value: unknown): TransformId | undefined {
-  if (value === undefined || typeof value === 'function') return value as TransformId | undefined;
-  throw new TypeError(
-    `Expected \`transformId\` to be a function from a session id to the string it is stored under, got ${describeValue(value)}`,
-  );
 }
 
 /**

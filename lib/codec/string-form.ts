@@ -6,8 +6,8 @@
 import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
 import { withheld } from '../errors/redaction.js';
 import type { SessionSerializer } from '../options/options.js';
-import { describeValue, safely } from '../support/values.js';
-import { isWellFormed, NOT_WELL_FORMED, type SessionFields } from './bson-form.js';
+import { describeValue, isWellFormed, safely } from '../support/values.js';
+import { NOT_WELL_FORMED, type SessionFields } from './bson-form.js';
 
 export interface StringForm {
   readonly name: string;

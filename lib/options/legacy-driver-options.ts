@@ -3,10 +3,13 @@
  * the meaning is unambiguous and fail with a message saying what to write instead where it is not.
  * Pure functions of the options: no I/O. The caller emits the warnings worded here. No message ever
  * holds an option's value (passwords, connection strings): names only.
+ *
+ * This file holds the names removed and renamed, the warning, and the translation of the query of
+ * the connection string; legacy-connection-options.ts translates `connectionOptions`.
  */
 
-import { describeValue, isPlainObject, setOwn } from '../support/values.js';
-import { list, shown } from './option-names.js';
+import { decoded, nameOf, queryBounds } from './connection-string-query.js';
+import { list, shown } from './shown-names.js';
 
 /** What a translation changed, for the warning the caller emits. */
 export interface LegacyTranslation {
@@ -62,6 +65,11 @@ const REMOVED = [
 ];
 const REMOVED_NAMES = new Map(REMOVED.map((name) => [name.toLowerCase(), name]));
 
+/** Whether drivers 6 and 7 no longer have the option of this lower-cased name. */
+export function isRemoved(lower: string): boolean {
+  return REMOVED_NAMES.has(lower);
+}
+
 /** Settings whose `false` asked for a behaviour drivers 4 and later no longer offer. */
 const UNHONOURED_WHEN_FALSE: Readonly<Record<string, string>> = {
   keepalive:
@@ -72,283 +80,74 @@ const UNHONOURED_WHEN_FALSE: Readonly<Record<string, string>> = {
     'the client always reconnects since MongoDB driver 4, so `auto_reconnect: false` cannot be honoured',
 };
 
-interface Rename {
-  /** The new name for this value, or `undefined` to leave the option for the driver to judge. */
-  readonly to: (value: unknown) => string | undefined;
-  /** Names that, when given too, win over the old one (it is then dropped). */
-  readonly newer: readonly string[];
+/** An option name drivers 6 and 7 take under another name (see `RENAMES`). */
+export interface Rename {
+  /** The new name, taking the same value. */
+  readonly to: string;
+  /** In `connectionOptions`, the new name for certificate contents, where `to` takes a file's path. */
+  readonly contents?: string;
+  /** In a connection string, the new name taking the opposite value, in place of `to`. */
+  readonly inverse?: string;
+  /** Other names that, when given too, win over the old one (it is then dropped). */
+  readonly alsoNewer?: readonly string[];
 }
 
-const always = (to: string) => (): string => to;
-
-/** A certificate (list) given as contents goes to `ca`/`crl`; a string without PEM armour is a path. */
-const contentsOrFile = (contents: string, file: string) => (value: unknown) => {
-  if (Buffer.isBuffer(value) || value instanceof Uint8Array || Array.isArray(value)) {
-    return contents;
-  }
-  if (typeof value !== 'string') return undefined;
-  return value.includes('-----BEGIN') ? contents : file;
-};
-
-/** Connection option names that drivers 6 and 7 accept under another name, with the same value. */
-const RENAMES: ReadonlyMap<string, Rename> = new Map([
-  ['poolsize', { to: always('maxPoolSize'), newer: ['maxPoolSize'] }],
-  ['minsize', { to: always('minPoolSize'), newer: ['minPoolSize'] }],
-  ['acceptablelatencyms', { to: always('localThresholdMS'), newer: ['localThresholdMS'] }],
-  [
-    'sslpass',
-    {
-      to: always('tlsCertificateKeyFilePassword'),
-      newer: ['tlsCertificateKeyFilePassword', 'passphrase'],
-    },
-  ],
+/**
+ * Option names, lower-cased, that drivers 6 and 7 accept under another name: one table for both
+ * `connectionOptions` and the query of the connection string.
+ */
+export const RENAMES: ReadonlyMap<string, Rename> = new Map([
+  ['poolsize', { to: 'maxPoolSize' }],
+  ['minsize', { to: 'minPoolSize' }],
+  ['acceptablelatencyms', { to: 'localThresholdMS' }],
+  ['sslpass', { to: 'tlsCertificateKeyFilePassword', alsoNewer: ['passphrase'] }],
   // `rejectUnauthorized` has the polarity of `sslValidate`; `tlsAllowInvalidCertificates` would
-  // conflict with a `tlsInsecure` given beside it.
+  // conflict with a `tlsInsecure` given beside it. In a query, `rejectUnauthorized` would be the
+  // string 'false', which TLS reads as true; the URI parser knows `tlsAllowInvalidCertificates`.
   [
     'sslvalidate',
     {
-      to: always('rejectUnauthorized'),
-      newer: ['rejectUnauthorized', 'tlsAllowInvalidCertificates', 'tlsInsecure'],
+      to: 'rejectUnauthorized',
+      inverse: 'tlsAllowInvalidCertificates',
+      alsoNewer: ['tlsInsecure'],
     },
   ],
-  ['sslca', { to: contentsOrFile('ca', 'tlsCAFile'), newer: ['ca', 'tlsCAFile'] }],
-  ['sslcrl', { to: contentsOrFile('crl', 'tlsCRLFile'), newer: ['crl', 'tlsCRLFile'] }],
+  ['sslca', { to: 'tlsCAFile', contents: 'ca' }],
+  ['sslcrl', { to: 'tlsCRLFile', contents: 'crl' }],
 ]);
 
-const NESTED_V3 =
-  'a MongoDB driver 3 group of options, removed in driver 4. Expected its options at the top level of `connectionOptions`, under their current names (for example `server.poolSize` as `maxPoolSize`)';
+/** Drops an option drivers 6 and 7 no longer have, saying so when its `false` cannot be honoured. */
+export function dropRemoved(result: LegacyTranslation, name: string, isFalse: boolean): void {
+  result.dropped.push(name);
+  const unhonoured = UNHONOURED_WHEN_FALSE[name.toLowerCase()];
+  if (isFalse && unhonoured !== undefined) result.notes.push(unhonoured);
+}
 
-/** Options that still mean something the drivers can do, but not under a name this module can map. */
-const REFUSED: ReadonlyMap<string, string> = new Map([
-  [
-    'sslcert',
-    'removed in MongoDB driver 6. Expected the certificate’s contents as `cert` and the key’s as `key`, or the path of one PEM file holding both as `tlsCertificateKeyFile`',
-  ],
-  [
-    'sslkey',
-    'removed in MongoDB driver 6. Expected the key’s contents as `key` and the certificate’s as `cert`, or the path of one PEM file holding both as `tlsCertificateKeyFile`',
-  ],
-  [
-    'tlscertificatefile',
-    'removed in MongoDB driver 6. Expected the path of one PEM file holding certificate and key as `tlsCertificateKeyFile`, or their contents as `cert` and `key`',
-  ],
-  ['server', NESTED_V3],
-  ['replset', NESTED_V3],
-  ['mongos', NESTED_V3],
-  ['db', NESTED_V3],
-]);
+/** Drops an old name because its new name `by` is given too. */
+export function dropSuperseded(result: LegacyTranslation, old: string, by: string): void {
+  result.dropped.push(old);
+  result.notes.push(`\`${shown(old)}\` was dropped because \`${by}\` is given too`);
+}
 
 /**
- * Translates `connectionOptions` written for drivers 2 to 5 into options drivers 6 and 7 accept.
- * Names match in any letter case, as the driver's do (the last spelling wins); an option whose value
- * is `null` or `undefined` is kept as it is, since the driver ignores it; anything unknown here
- * passes through for the driver to judge. When an old name and its new name are both given, the
- * new one wins. `uri`, if given, counts as giving the options in its query.
- * @throws {TypeError} for an option that was removed with its behaviour, naming what to use instead.
+ * The names that, when given too, win over a renamed option: `first`, the name it takes in the
+ * form at hand, then the rename's other new names.
  */
-export function translateConnectionOptions(
-  options: Record<string, unknown>,
-  uri?: string,
-): ConnectionOptionsTranslation {
-  const given = lastSpellings(options);
-  const query = uri === undefined ? new Map<string, string>() : uriQuery(uri);
-  const isGiven = (name: string) => given.has(name.toLowerCase()) || query.has(name.toLowerCase());
-  refuseRemovedWithBehaviour(given);
-
-  const out: Record<string, unknown> = {};
-  const result: ConnectionOptionsTranslation = {
-    options: out,
-    dropped: [],
-    renamed: [],
-    notes: [],
-  };
-  const supersede = (old: string, by: string) => {
-    result.dropped.push(old);
-    result.notes.push(`\`${shown(old)}\` was dropped because \`${by}\` is given too`);
-  };
-  let serviceName: [key: string, value: unknown] | undefined;
-
-  for (const [key, value] of Object.entries(options)) {
-    const lower = key.toLowerCase();
-    if (value === null || value === undefined) {
-      // Kept, unless a translated option of the same name is already there.
-      if (!Object.hasOwn(out, key)) setOwn(out, key, value);
-    } else if (REMOVED_NAMES.has(lower) || isLegacy(lower, value, options)) {
-      if (given.get(lower)?.[0] !== key) {
-        // The driver reads only the last spelling of a name.
-        result.dropped.push(key);
-        result.notes.push(`\`${shown(key)}\` was dropped because a later spelling of it is given`);
-      } else if (REMOVED_NAMES.has(lower)) {
-        result.dropped.push(key);
-        if (value === false && UNHONOURED_WHEN_FALSE[lower] !== undefined) {
-          result.notes.push(UNHONOURED_WHEN_FALSE[lower]);
-        }
-      } else if (lower === 'gssapiservicename') {
-        serviceName = [key, value];
-      } else if (lower === 'compression') {
-        flattenCompression(value as Record<string, unknown>, out, result, isGiven, supersede);
-      } else if (lower === 'user') {
-        const password = given.get('password');
-        const newer = isGiven('auth') ? 'auth' : undefined;
-        if (newer !== undefined) {
-          supersede(key, newer);
-          if (password !== undefined) supersede(password[0], newer);
-        } else {
-          setOwn(out, 'auth', { username: value, password: password?.[1] });
-          result.renamed.push([key, 'auth.username']);
-          if (password !== undefined) result.renamed.push([password[0], 'auth.password']);
-        }
-      } else if (lower === 'password') {
-        // Moved (or dropped) together with `user`.
-      } else if (lower === 'auth') {
-        setOwn(out, key, renameAuthUser(value as Record<string, unknown>, result));
-      } else {
-        const rename = RENAMES.get(lower) as Rename;
-        const to = rename.to(value) as string;
-        const newer = rename.newer.find(isGiven);
-        if (newer !== undefined) supersede(key, newer);
-        else {
-          setOwn(out, to, value);
-          result.renamed.push([key, to]);
-        }
-      }
-    } else {
-      setOwn(out, key, value);
-    }
-  }
-  if (serviceName !== undefined) mergeServiceName(serviceName, out, query, result);
-  return result;
+export function newerNames(rename: Rename, first: string): string[] {
+  const names = [first, rename.to, rename.contents, rename.inverse, ...(rename.alsoNewer ?? [])];
+  return [...new Set(names.filter((name) => name !== undefined))];
 }
 
-/** Whether a (non-null) option is one of the translated forms, rather than one to pass through. */
-function isLegacy(lower: string, value: unknown, options: Record<string, unknown>): boolean {
-  if (lower === 'compression') return isPlainObject(value);
-  if (lower === 'user') return true;
-  // A password alone has no user to pair with: left for the driver to report.
-  if (lower === 'password') return lastSpellings(options).has('user');
-  if (lower === 'auth') return isPlainObject(value) && value.user != null;
-  if (lower === 'gssapiservicename') return true;
-  const rename = RENAMES.get(lower);
-  return rename !== undefined && rename.to(value) !== undefined;
+/** The name a renamed parameter takes in a query: the inverse where the rename has one. */
+function queryName(rename: Rename): string {
+  return rename.inverse ?? rename.to;
 }
-
-function refuseRemovedWithBehaviour(given: Map<string, [string, unknown]>): void {
-  for (const [lower, [key, value]] of given) {
-    const instead = REFUSED.get(lower);
-    if (instead === undefined) continue;
-    throw new TypeError(
-      `Unsupported \`connectionOptions.${shown(key)}\` (${describeValue(value)}): ${instead}`,
-    );
-  }
-}
-
-/** Driver 3's `compression: { compressors, zlibCompressionLevel }` became two top-level options. */
-function flattenCompression(
-  compression: Record<string, unknown>,
-  out: Record<string, unknown>,
-  result: ConnectionOptionsTranslation,
-  isGiven: (name: string) => boolean,
-  supersede: (old: string, by: string) => void,
-): void {
-  for (const [key, value] of Object.entries(compression)) {
-    const old = `compression.${key}`;
-    const to = ['compressors', 'zlibCompressionLevel'].find(
-      (name) => name.toLowerCase() === key.toLowerCase(),
-    );
-    if (value === null || value === undefined) continue;
-    if (to === undefined) {
-      result.dropped.push(old);
-      result.notes.push(`\`${shown(old)}\` has no equivalent`);
-    } else if (isGiven(to)) supersede(old, to);
-    else {
-      setOwn(out, to, value);
-      result.renamed.push([old, to]);
-    }
-  }
-}
-
-/** Driver 3's `auth: { user, password }` is `auth: { username, password }` since driver 4. */
-function renameAuthUser(
-  auth: Record<string, unknown>,
-  result: ConnectionOptionsTranslation,
-): Record<string, unknown> {
-  const renamed: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(auth)) if (key !== 'user') setOwn(renamed, key, value);
-  if (auth.username != null) {
-    result.dropped.push('auth.user');
-    result.notes.push('`auth.user` was dropped because `auth.username` is given too');
-  } else {
-    setOwn(renamed, 'username', auth.user);
-    result.renamed.push(['auth.user', 'auth.username']);
-  }
-  return renamed;
-}
-
-/** `gssapiServiceName` became the `SERVICE_NAME` property of `authMechanismProperties`. */
-function mergeServiceName(
-  [key, value]: [string, unknown],
-  out: Record<string, unknown>,
-  query: Map<string, string>,
-  result: ConnectionOptionsTranslation,
-): void {
-  const to = 'authMechanismProperties.SERVICE_NAME';
-  const propertiesKey = Object.keys(out).find(
-    (name) => name.toLowerCase() === 'authmechanismproperties' && out[name] != null,
-  );
-  const properties = propertiesKey === undefined ? undefined : out[propertiesKey];
-  const inUri = /(^|,)SERVICE_NAME:/.test(query.get('authmechanismproperties') ?? '');
-  if (
-    inUri ||
-    (isPlainObject(properties) && properties.SERVICE_NAME != null) ||
-    (typeof properties === 'string' && /(^|,)SERVICE_NAME:/.test(properties))
-  ) {
-    result.dropped.push(key);
-    result.notes.push(`\`${shown(key)}\` was dropped because \`${to}\` is given too`);
-  } else if (properties === undefined || propertiesKey === undefined) {
-    setOwn(out, 'authMechanismProperties', { SERVICE_NAME: value });
-    result.renamed.push([key, to]);
-  } else if (isPlainObject(properties)) {
-    setOwn(out, propertiesKey, { ...properties, SERVICE_NAME: value });
-    result.renamed.push([key, to]);
-  } else if (typeof properties === 'string' && typeof value === 'string') {
-    setOwn(out, propertiesKey, `${properties},SERVICE_NAME:${value}`);
-    result.renamed.push([key, to]);
-  } else {
-    // Properties of a form the driver refuses anyway: leave both for it to report.
-    setOwn(out, key, value);
-  }
-}
-
-/** Query parameters with a new name (`sslValidate` also with the opposite value). */
-const URI_RENAMES: ReadonlyMap<string, { readonly to: string; readonly newer: readonly string[] }> =
-  new Map([
-    ['poolsize', { to: 'maxPoolSize', newer: ['maxPoolSize'] }],
-    ['minsize', { to: 'minPoolSize', newer: ['minPoolSize'] }],
-    ['acceptablelatencyms', { to: 'localThresholdMS', newer: ['localThresholdMS'] }],
-    [
-      'sslpass',
-      {
-        to: 'tlsCertificateKeyFilePassword',
-        newer: ['tlsCertificateKeyFilePassword', 'passphrase'],
-      },
-    ],
-    ['sslca', { to: 'tlsCAFile', newer: ['tlsCAFile', 'ca'] }],
-    ['sslcrl', { to: 'tlsCRLFile', newer: ['tlsCRLFile', 'crl'] }],
-    // `rejectUnauthorized` in a query would be the string 'false', which TLS reads as true;
-    // the URI parser knows `tlsAllowInvalidCertificates`, its inverse.
-    [
-      'sslvalidate',
-      {
-        to: 'tlsAllowInvalidCertificates',
-        newer: ['tlsAllowInvalidCertificates', 'tlsInsecure', 'rejectUnauthorized'],
-      },
-    ],
-  ]);
 
 /** The parameter under its new name, raw value kept; `undefined` leaves it for the driver to report. */
-function renamedParameter(lower: string, to: string, rawValue: string): string | undefined {
+function renamedParameter(rename: Rename, rawValue: string): string | undefined {
   const value = decoded(rawValue);
-  if (lower === 'sslvalidate') {
+  const to = queryName(rename);
+  if (rename.inverse !== undefined) {
     return value === 'true' || value === 'false'
       ? `${to}=${value === 'true' ? 'false' : 'true'}`
       : undefined;
@@ -369,9 +168,9 @@ export function translateUriOptions(
   connectionOptions: Record<string, unknown> = {},
 ): UriTranslation {
   const result: UriTranslation = { uri, dropped: [], renamed: [], notes: [] };
-  const start = uri.indexOf('?');
-  if (start === -1) return result;
-  const end = uri.includes('#', start) ? uri.indexOf('#', start) : uri.length;
+  const bounds = queryBounds(uri);
+  if (bounds === undefined) return result;
+  const { start, end } = bounds;
   const parameters = uri.slice(start + 1, end).split('&');
   const inUri = new Set(parameters.map((parameter) => decoded(nameOf(parameter)).toLowerCase()));
   const inObject = lastSpellings(connectionOptions);
@@ -387,13 +186,9 @@ export function translateUriOptions(
     const rawValue = parameter.slice(rawName.length + 1);
     const first = !seen.has(lower);
     seen.add(lower);
-    const rename = URI_RENAMES.get(lower);
+    const rename = RENAMES.get(lower);
     if (REMOVED_NAMES.has(lower)) {
-      result.dropped.push(name);
-      const unhonoured = UNHONOURED_WHEN_FALSE[lower];
-      if (first && decoded(rawValue) === 'false' && unhonoured !== undefined) {
-        result.notes.push(unhonoured);
-      }
+      dropRemoved(result, name, first && decoded(rawValue) === 'false');
     } else if (rename === undefined) {
       kept.push(parameter);
     } else if (!first) {
@@ -403,19 +198,18 @@ export function translateUriOptions(
         `\`${shown(name)}\` was dropped because an earlier spelling of it is given`,
       );
     } else {
-      const newer = rename.newer.find(isGiven);
-      const converted = renamedParameter(lower, rename.to, rawValue);
+      const newer = newerNames(rename, queryName(rename)).find(isGiven);
+      const converted = renamedParameter(rename, rawValue);
       if (newer !== undefined) {
-        result.dropped.push(name);
-        result.notes.push(`\`${shown(name)}\` was dropped because \`${newer}\` is given too`);
+        dropSuperseded(result, name, newer);
       } else if (converted === undefined) {
         kept.push(parameter);
       } else {
         kept.push(converted);
-        result.renamed.push([name, rename.to]);
-        if (lower === 'sslvalidate') {
+        result.renamed.push([name, queryName(rename)]);
+        if (rename.inverse !== undefined) {
           result.notes.push(
-            `\`${shown(name)}\` became \`tlsAllowInvalidCertificates\` with the opposite value`,
+            `\`${shown(name)}\` became \`${rename.inverse}\` with the opposite value`,
           );
         }
       }
@@ -453,38 +247,10 @@ export function legacyOptionsWarning(
 }
 
 /** Lower-cased name → the last spelling given with a value (`null`/`undefined` ignored, as the driver does). */
-function lastSpellings(options: Record<string, unknown>): Map<string, [string, unknown]> {
+export function lastSpellings(options: Record<string, unknown>): Map<string, [string, unknown]> {
   const given = new Map<string, [string, unknown]>();
   for (const [key, value] of Object.entries(options)) {
     if (value !== null && value !== undefined) given.set(key.toLowerCase(), [key, value]);
   }
   return given;
-}
-
-/** Lower-cased query parameter name → decoded value, the first spelling winning as in the driver. */
-function uriQuery(uri: string): Map<string, string> {
-  const query = new Map<string, string>();
-  const start = uri.indexOf('?');
-  if (start === -1) return query;
-  const end = uri.includes('#', start) ? uri.indexOf('#', start) : uri.length;
-  for (const parameter of uri.slice(start + 1, end).split('&')) {
-    const rawName = nameOf(parameter);
-    const lower = decoded(rawName).toLowerCase();
-    if (!query.has(lower)) query.set(lower, decoded(parameter.slice(rawName.length + 1)));
-  }
-  return query;
-}
-
-function nameOf(parameter: string): string {
-  const equals = parameter.indexOf('=');
-  return equals === -1 ? parameter : parameter.slice(0, equals);
-}
-
-/** As `URLSearchParams` decodes; a malformed escape is left as written. */
-function decoded(raw: string): string {
-  try {
-    return decodeURIComponent(raw.replaceAll('+', ' '));
-  } catch {
-    return raw;
-  }
 }

@@ -15,11 +15,12 @@
  * (`console.log(store.options.uri)`, `console.table`), gives the real value, as it must.
  */
 import { inspect } from 'node:util';
-import { withoutCredentials } from '../errors/errors.js';
+import { withoutCredentials } from '../errors/redaction.js';
 import { isPlainObject } from '../support/values.js';
+import { decoded, queryBounds } from './connection-string-query.js';
 
 /** What a blanked value shows as. */
-export const REDACTED = '<redacted>';
+const REDACTED = '<redacted>';
 
 /** What a `MongoClient` shows as: its options hold the credentials it connects with. */
 const CLIENT = '<MongoClient>';
@@ -30,18 +31,18 @@ const MAX_DEPTH = 8;
 /** The field of the options that holds the driver's options, where names tell the secrets. */
 const DRIVER_OPTIONS = 'connectionOptions';
 
+/** The fields of the options (resolved, and as `store.options` shows them) that hold a secret. */
+const SECRET_FIELDS = ['uri', 'client'];
+
 /**
- * Makes `fields` of `target` (its connection string, its client) enumerable getters, and gives
- * `target` a `toJSON` and a `util.inspect.custom` that answer with a copy of it, credentials
- * blanked. Before `target` is frozen; returns it. Secrets are found by name only in the driver's
- * options (see `isSecretName`): the store's own names (`expiresKey`) are no secrets.
+ * `target` frozen, its connection string and client (where it has them) made enumerable getters,
+ * with a `toJSON` and a `util.inspect.custom` that answer with a copy of it, credentials blanked.
+ * Secrets are found by name only in the driver's options (see `isSecretName`): the store's own
+ * names (`expiresKey`) are no secrets.
  */
-export function printedWithoutSecrets<T extends object>(
-  target: T,
-  fields: ReadonlyArray<keyof T & string> = [],
-): T {
-  for (const field of fields) hide(target, field);
-  return withPrintingHooks(target, false);
+export function frozenForPrinting<T extends object>(target: T): T {
+  for (const field of SECRET_FIELDS) if (Object.hasOwn(target, field)) hide(target, field);
+  return Object.freeze(withPrintingHooks(target, false));
 }
 
 /**
@@ -94,7 +95,7 @@ function withSecretsHidden(options: object, depth: number): Record<string, unkno
  * `authMechanismProperties` (`AWS_SESSION_TOKEN`). Letter case aside, as the driver reads names;
  * a name ending in `File` is a path (`tlsCertificateKeyFile`), and `bypass…` is no pass.
  */
-export function isSecretName(name: string): boolean {
+function isSecretName(name: string): boolean {
   const lower = name.toLowerCase();
   if (lower === 'authmechanismproperties') return true;
   if (lower.endsWith('file')) return false;
@@ -109,7 +110,7 @@ export function isSecretName(name: string): boolean {
  * the last `@` before the path, since the driver takes spaces and quotes in a password, where
  * `withoutCredentials` (made for connection strings quoted inside messages) stops.
  */
-export function connectionStringWithoutSecrets(uri: string): string {
+function connectionStringWithoutSecrets(uri: string): string {
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(uri)?.[0];
   if (scheme === undefined) return withoutCredentials(uri);
   const authorityEnd = uri.slice(scheme.length).search(/[/?#]/);
@@ -125,9 +126,9 @@ export function connectionStringWithoutSecrets(uri: string): string {
 
 /** The path, query and fragment of a connection string, secret parameters' values blanked. */
 function withoutSecretParameters(rest: string): string {
-  const start = rest.indexOf('?');
-  if (start === -1) return rest;
-  const end = rest.includes('#', start) ? rest.indexOf('#', start) : rest.length;
+  const bounds = queryBounds(rest);
+  if (bounds === undefined) return rest;
+  const { start, end } = bounds;
   const query = rest
     .slice(start + 1, end)
     .split('&')
@@ -194,13 +195,4 @@ interface Walk {
 function isClient(value: object): boolean {
   const client = value as { db?: unknown; startSession?: unknown };
   return typeof client.db === 'function' && typeof client.startSession === 'function';
-}
-
-/** As the driver decodes a parameter's name; a malformed escape is left as written. */
-function decoded(raw: string): string {
-  try {
-    return decodeURIComponent(raw.replaceAll('+', ' '));
-  } catch {
-    return raw;
-  }
 }

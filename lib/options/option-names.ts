@@ -3,44 +3,24 @@
  * connect-mongo's, refused with what to write instead. Pure functions of the options: no I/O. The
  * caller emits the warnings worded here. No message ever holds an option's value: names only.
  */
-import type { SessionRepositoryOptions } from './options.js';
+import { OPTIONS } from './option-table.js';
+import { list, shown } from './shown-names.js';
 
 /** `code` of the process warning for an option name this store does not know. */
 export const UNKNOWN_OPTION_WARNING_CODE = 'SESSION_STORE_UNKNOWN_OPTION';
 
-/** Option names of this store, the ones later versions add included: none of them is reported. */
-export const KNOWN_OPTION_NAMES = [
-  'uri',
-  'connectionOptions',
-  'client',
-  'clientPromise',
-  'databaseName',
-  'collection',
-  'expires',
-  'idField',
-  'expiresKey',
-  'expiresAfterSeconds',
-  'writeConcern',
-  'maxPendingOperations',
-  'operationTimeoutMs',
-  'serializer',
-  'autoRemove',
-  'autoRemoveIntervalMs',
-  'touchAfterMs',
-  'manageIndexes',
-  // connect-mongo's name, with connect-mongo's meaning.
-  'transformId',
-  'encryption',
-  'terminationWindowMs',
-  'absoluteTimeoutMs',
-] as const satisfies ReadonlyArray<keyof SessionRepositoryOptions>;
+/** Option names of this store, every entry of the option table: none of them is reported. */
+export const KNOWN_OPTION_NAMES = Object.keys(OPTIONS) as ReadonlyArray<keyof typeof OPTIONS>;
 
 /** A connect-mongo option name, this store's equivalent and how to convert the value. */
-export interface ConnectMongoName {
+interface ConnectMongoName {
   readonly name: string;
   readonly use: string;
   readonly conversion: string;
 }
+
+const AS_SERIALIZER = '`serializer: { stringify, parse }`, a session to a string and back';
+const AS_ENCRYPTION = '`encryption: { keys: [{ id, key }] }`, see docs/security.md';
 
 /**
  * connect-mongo's option names that would otherwise be ignored, silently changing where or how
@@ -64,18 +44,10 @@ export const CONNECT_MONGO_NAMES: readonly ConnectMongoName[] = (
       'serializer',
       "`stringify: true` is `serializer: 'json'`, `stringify: false` is `serializer: 'document'`",
     ],
-    [
-      'serialize',
-      'serializer',
-      '`serializer: { stringify, parse }`, a session to a string and back',
-    ],
-    [
-      'unserialize',
-      'serializer',
-      '`serializer: { stringify, parse }`, a session to a string and back',
-    ],
-    ['crypto', 'encryption', '`encryption: { keys: [{ id, key }] }`, see docs/security.md'],
-    ['cryptoAdapter', 'encryption', '`encryption: { keys: [{ id, key }] }`, see docs/security.md'],
+    ['serialize', 'serializer', AS_SERIALIZER],
+    ['unserialize', 'serializer', AS_SERIALIZER],
+    ['crypto', 'encryption', AS_ENCRYPTION],
+    ['cryptoAdapter', 'encryption', AS_ENCRYPTION],
     ['writeOperationOptions', 'writeConcern', 'its write concern (`w`, `j`, `wtimeoutMS`)'],
     [
       'timestamps',
@@ -139,7 +111,7 @@ export function unknownOptionWarning({
  * The known name closest to `name` in edit distance, letter case aside, when close enough to be
  * a slip: at most a third of the name's length (and at least 1).
  */
-export function nearestName(name: string, known: readonly string[]): string | undefined {
+function nearestName(name: string, known: readonly string[]): string | undefined {
   const limit = Math.max(1, Math.floor(name.length / 3));
   let best: string | undefined;
   let bestDistance = limit + 1;
@@ -176,14 +148,4 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length] ?? 0;
-}
-
-/** A name as a message shows it: names come from user objects, so long ones are cut. */
-export function shown(name: string): string {
-  return name.length > 64 ? `${name.slice(0, 64)}…` : name;
-}
-
-/** Names as a message lists them, each in backticks. */
-export function list(names: readonly string[]): string {
-  return names.map((name) => `\`${shown(name)}\``).join(', ');
 }

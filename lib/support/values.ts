@@ -86,3 +86,13 @@ export function safely<T>(run: () => T): T | undefined {
     return undefined;
   }
 }
+
+/**
+ * Whether `text` is well-formed UTF-16, without a lone surrogate. BSON stores strings as UTF-8,
+ * where a lone surrogate becomes U+FFFD: `'a\uD800'` would be stored, and read back, as
+ * `'a\uFFFD'`. `String.prototype.isWellFormed` is in Node 20 but not in the ES2023 library the
+ * package compiles against (which keeps later APIs out of the code), hence the cast.
+ */
+export function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
