@@ -9,7 +9,8 @@ import {
   QueueFullError,
   StoreClosedError,
 } from '../lib/errors/errors.js';
-import { ConnectionGate, MIN_IN_FLIGHT, PROBES } from '../lib/repository/connection-gate.js';
+import { ConnectionGate } from '../lib/repository/connection-gate.js';
+import { MIN_IN_FLIGHT, PROBES } from '../lib/repository/load-shedder.js';
 import { type SessionLike, SessionRepository } from '../lib/repository/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 import { closedPort, startTcpProxy } from './support/tcp-proxy.js';

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import type { CommandStartedEvent, Document } from 'mongodb';
 import { MongoClient as MongoClient6 } from 'mongodb6';
 import { ConnectionGate } from '../lib/repository/connection-gate.js';
-import { timeLimit } from '../lib/repository/mongo-connection.js';
+import { timeLimit } from '../lib/repository/operations.js';
 import { specBackend, useSpecDatabase } from './support/database.js';
 
 const database = useSpecDatabase(import.meta.url);

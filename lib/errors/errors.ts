@@ -238,13 +238,6 @@ export class IndexError extends SessionStoreError {
   }
 }
 
-/** Passes on the store's own errors (a closed store, a timeout); wraps the driver's in `OperationError`. */
-export function storeError(operation: string, error: unknown): SessionStoreError {
-  return error instanceof StoreClosedError || error instanceof OperationTimeoutError
-    ? error
-    : new OperationError(operation, error);
-}
-
 /**
  * A session id that is not a non-empty string of at most 4 096 characters, or one `transformId`
  * turned into something else than a non-empty string; raised before any query runs. The message

@@ -1,13 +1,22 @@
 /**
- * Deletes and ends of many sessions, cut into steps that each fit in one deadline: `clear` and
- * sweeps of expired sessions delete by ranges of `_id`; `destroy` of many ids and both forms of
- * `destroyWhere` end sessions by lists of ids. The repository runs each step through the gate.
+ * Deletes and ends of many sessions, cut into steps, each its own operation through the gate
+ * with its own deadline (`Step`). One rule sizes every step: it costs FerretDB, the slowest
+ * backend, about one scan of the collection, and matches no more than its SQLite backend takes
+ * in one statement. Two shapes of filter follow from it:
+ *
+ * - A range of `_id` (`clear`, sweeps of expired sessions) costs one scan whatever its length:
+ *   batches of `DELETE_BATCH_SIZE`, under SQLite's limit with room to spare.
+ * - A list of ids, `{ <idField>: { $in: ids } }` (`destroy` of many ids, both forms of
+ *   `destroyWhere`), costs a comparison of every document with every id: lists of
+ *   `DESTROY_LIST_SIZE`. Ids are cut by `idLists` (or gathered up to `isFull`) and the filter
+ *   built by `amongIds`, which refuses a longer list: no other code writes an `$in` of ids.
  */
 import type { Collection, Document, Filter, UpdateFilter } from 'mongodb';
 import type { SessionPredicate } from '../codec/session-filter.js';
 import type { SessionDocument, SessionLike, StoredSession } from '../codec/session-types.js';
 import { isDuplicateOf } from '../errors/driver-errors.js';
-import type { TimeLimit } from './mongo-connection.js';
+import type { SessionStep, TimeLimit } from './operations.js';
+import { retriedOnDuplicate } from './session-documents.js';
 
 /**
  * Deletes of many sessions go in batches of at most this many, each its own operation with its
@@ -19,26 +28,56 @@ import type { TimeLimit } from './mongo-connection.js';
 export const DELETE_BATCH_SIZE = 20_000;
 
 /**
- * The predicate form of `destroyWhere` deletes the ids it selected in lists of at most this many.
- * FerretDB compares every document of the collection with every id of an `$in` list, so a list
- * of this length costs about one more scan of the collection there, and a step stays within
- * what a sweep's step costs; on MongoDB each id is one lookup in the index.
+ * An `$in` list of ids holds at most this many, wherever the store sends one. FerretDB compares
+ * every document of the collection with every id of an `$in` list, so a list of this length
+ * costs about one more scan of the collection there, and a step stays within what a sweep's step
+ * costs; on MongoDB each id is one lookup in the index.
  */
 export const DESTROY_LIST_SIZE = 1_000;
+
+/** `ids` cut into lists of at most `DESTROY_LIST_SIZE`, in order. */
+function idLists(ids: readonly string[]): string[][] {
+  const lists: string[][] = [];
+  for (let start = 0; start < ids.length; start += DESTROY_LIST_SIZE) {
+    lists.push(ids.slice(start, start + DESTROY_LIST_SIZE));
+  }
+  return lists;
+}
+
+/** Whether a list of ids being gathered has reached `DESTROY_LIST_SIZE`, and goes as it is. */
+function isFull(ids: readonly string[]): boolean {
+  return ids.length >= DESTROY_LIST_SIZE;
+}
+
+/**
+ * `filter`, narrowed to the documents whose id is one of `ids`: the only `$in` of ids the store
+ * sends. A list longer than `DESTROY_LIST_SIZE` is a mistake of the caller's (cut it with
+ * `idLists`), refused before anything is sent.
+ */
+function amongIds(
+  filter: Filter<Document>,
+  idField: string,
+  ids: readonly string[],
+): Filter<Document> {
+  if (ids.length > DESTROY_LIST_SIZE) {
+    throw new RangeError(
+      `Expected a list of at most ${DESTROY_LIST_SIZE} ids (DESTROY_LIST_SIZE), got ${ids.length}`,
+    );
+  }
+  return { ...filter, [idField]: { $in: ids } };
+}
 
 /**
  * Runs one step on the session collection, as one operation with its own deadline, whose rest
  * goes to the server with each command (`limit`).
  */
-type Step = <R>(
-  run: (sessions: Collection<SessionDocument>, limit: TimeLimit) => Promise<R>,
-) => Promise<R>;
+type Step = <R>(step: SessionStep<R>) => Promise<R>;
 
 /**
  * How the sessions of a list of ids end: each id's document is replaced by a tombstone
  * (session-ends.ts). `notEnded(filter)` restricts a filter to documents that are not tombstones.
  */
-export interface Ending {
+interface Ending {
   readonly idField: string;
   /** Now, in the database server's time. */
   now(): number;
@@ -60,19 +99,43 @@ export async function endListed(
   ids: readonly string[],
   filter: Filter<Document>,
   ending: Ending,
-  limit: TimeLimit = {},
+  limit: TimeLimit,
 ): Promise<number> {
   const now = ending.now();
   const { idField } = ending;
-  const listed = { ...filter, [idField]: { $in: ids } };
-  const { deletedCount } = await sessions.deleteMany(listed, limit);
+  const { deletedCount } = await sessions.deleteMany(amongIds(filter, idField, ids), limit);
   const records = ids.map((id) => ending.tombstone(id, now));
   const taken = await insertedBut(sessions, records, idField, limit);
   if (taken.length > 0) {
-    const written = ending.notEnded({ ...filter, [idField]: { $in: taken.map((i) => ids[i]) } });
+    const held = taken.map((index) => ids[index] as string);
+    const written = ending.notEnded(amongIds(filter, idField, held));
     await sessions.updateMany(written, ending.ending(now), limit);
   }
   return deletedCount;
+}
+
+/**
+ * Ends the sessions of `ids`, however many: a list of `DESTROY_LIST_SIZE` at most a step, ended
+ * by `endListed`, and a single id by an upsert of its tombstone (so an id never stored is ended
+ * too). A step that fails leaves the later lists undone.
+ */
+export async function endIds(ids: readonly string[], step: Step, ending: Ending): Promise<void> {
+  const { idField } = ending;
+  for (const list of idLists(ids)) {
+    const [only] = list;
+    if (list.length > 1 || only === undefined) {
+      // Many ids: deleted, and their records inserted, in two commands.
+      await step((sessions, limit) => endListed(sessions, list, {}, ending, limit));
+      continue;
+    }
+    await step(async (sessions, limit) => {
+      const update = ending.ending(ending.now());
+      // Two ends of one id never stored can both try to insert it: the loser tries again.
+      await retriedOnDuplicate(idField, () =>
+        sessions.updateOne({ [idField]: only }, update, { upsert: true, ...limit }),
+      );
+    });
+  }
 }
 
 /** Inserts `documents`, and gives the indexes of those whose id another document already held. */
@@ -126,7 +189,7 @@ export async function endMatching(
     if (ids.length > 0) {
       ended += await step((sessions, limit) => endListed(sessions, ids, filter, ending, limit));
     }
-    if (ids.length < DESTROY_LIST_SIZE) return ended;
+    if (!isFull(ids)) return ended;
   }
 }
 
@@ -157,8 +220,9 @@ export async function deleteInBatches(filter: Filter<Document>, step: Step): Pro
 
 /**
  * Calls `predicate` on each session of `scan`, one at a time, and ends those it chose through
- * `deleteIds` (which resolves with how many it ended), in lists of `DESTROY_LIST_SIZE`. A predicate that throws ends the scan: what it
- * chose before is deleted, then its error is the one thrown. Resolves with how many were deleted.
+ * `deleteIds` (which resolves with how many it ended), in lists of `DESTROY_LIST_SIZE`. A
+ * predicate that throws ends the scan: what it chose before is deleted, then its error is the
+ * one thrown. Resolves with how many were deleted.
  */
 export async function destroySelected<T extends SessionLike>(
   scan: AsyncIterable<StoredSession<T>>,
@@ -184,7 +248,7 @@ export async function destroySelected<T extends SessionLike>(
     }
     if (!chosen) continue;
     selected.push(id);
-    if (selected.length >= DESTROY_LIST_SIZE) await flush();
+    if (isFull(selected)) await flush();
   }
   await flush();
   return destroyed;

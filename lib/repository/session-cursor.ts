@@ -1,8 +1,10 @@
 /** Reading a cursor under a lease of the gate: every batch has the deadline, and `close()` ends it. */
 import type { FindCursor } from 'mongodb';
 import type { SessionDocument } from '../codec/session-types.js';
-import { OperationTimeoutError, storeError } from '../errors/errors.js';
-import { type Lease, withDeadline } from './connection-gate.js';
+import { OperationTimeoutError } from '../errors/errors.js';
+import { storeError } from '../errors/wrapping.js';
+import type { Lease } from './connection-gate.js';
+import { withDeadline } from './deadline.js';
 
 /**
  * The cursor's documents; errors name the operation `name`. A reader paused at a `yield` when
@@ -13,7 +15,7 @@ export async function* readCursor(
   cursor: FindCursor<SessionDocument>,
   lease: Lease<unknown>,
   timeoutMs: number,
-  name = 'sessions',
+  name: string,
 ): AsyncGenerator<SessionDocument, void, undefined> {
   const abandon = () => {
     cursor.close().catch(() => undefined);
@@ -29,7 +31,8 @@ export async function* readCursor(
         () => new OperationTimeoutError(name, timeoutMs),
       ).catch((error: unknown) => {
         next.catch(() => undefined);
-        throw lease.signal.aborted ? lease.signal.reason : storeError(name, error);
+        if (lease.signal.aborted) throw lease.signal.reason;
+        throw storeError(error, { operation: name, timeoutMs });
       });
       // A cursor closed under it reads as exhausted: the reason must not be lost.
       if (lease.signal.aborted) throw lease.signal.reason;

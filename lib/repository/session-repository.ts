@@ -1,18 +1,7 @@
-import type { Collection, Db, Document, Filter, MongoClient } from 'mongodb';
-import { ignoresKeysInSet, KeyShapes, REWRITE_MARK } from '../codec/key-shapes.js';
-import {
-  createSessionCodec,
-  type EncodedSession,
-  type SessionCodec,
-} from '../codec/session-codec.js';
-import { CREATED_AT, handleOf, LAST_MODIFIED, SessionLifecycle } from '../codec/session-ends.js';
-import {
-  type DestroyFilter,
-  type DeviceSelection,
-  handleSelection,
-  type SessionPredicate,
-  storedSessionFilter,
-} from '../codec/session-filter.js';
+import type { Collection, Db, MongoClient } from 'mongodb';
+import { KeyShapes } from '../codec/key-shapes.js';
+import { handleOf } from '../codec/session-ends.js';
+import type { DestroyFilter, DeviceSelection } from '../codec/session-filter.js';
 import type {
   AnySession,
   SessionDocument,
@@ -20,37 +9,23 @@ import type {
   SessionListing,
   StoredSession,
 } from '../codec/session-types.js';
-import { debug, described } from '../errors/debug.js';
-import { isDuplicateOf, isTransient, serverCode } from '../errors/driver-errors.js';
-import {
-  type IndexError,
-  OperationTimeoutError,
-  type SessionStoreError,
-  StoreClosedError,
-  storeError,
-  UnreadableSessionError,
-} from '../errors/errors.js';
-import { SERVER_CODES } from '../errors/server-codes.js';
-import { ExpiryPolicy, type IndexSpec } from '../expiry/expiry-policy.js';
+import { debug } from '../errors/debug.js';
+import { StoreClosedError } from '../errors/errors.js';
+import type { ExpiryTasks, IndexStatus } from '../expiry/expiry-tasks.js';
 import { StoredExpiries } from '../expiry/lazy-touch.js';
-import { ExpiryTasks, type IndexStatus } from '../expiry/expiry-tasks.js';
-import { ServerClock } from '../expiry/server-clock.js';
+import type { ServerClock } from '../expiry/server-clock.js';
 import {
   type AutoRemoveOption,
   type ResolvedOptions,
   resolveOptions,
   type SessionRepositoryOptions,
 } from '../options/options.js';
-import {
-  DESTROY_LIST_SIZE,
-  deleteInBatches,
-  destroySelected,
-  endListed,
-  endMatching,
-} from './bulk-operations.js';
-import { ConnectionGate, type Deadline, withDeadline } from './connection-gate.js';
-import { createClient, openCollection, type TimeLimit, timeLimit } from './mongo-connection.js';
-import { readCursor } from './session-cursor.js';
+import { createExpiryTasks, startClock } from './expiry-work.js';
+import { ManySessions } from './many-sessions.js';
+import { MongoConnection } from './mongo-connection.js';
+import { createParts, type RepositoryParts } from './repository-parts.js';
+import type { RefusedOperation, RepositoryListeners, SetOutcome } from './repository-types.js';
+import { SessionDocuments } from './session-documents.js';
 
 export type {
   AnySession,
@@ -61,30 +36,7 @@ export type {
   StoredSession,
 } from '../codec/session-types.js';
 export { DELETE_BATCH_SIZE, DESTROY_LIST_SIZE } from './bulk-operations.js';
-
-/**
- * What `set` did: stored a new session, replaced a stored one, ended one whose cookie had already
- * expired, or wrote nothing because the session had been ended (destroyed, regenerated, revoked
- * or past `absoluteTimeoutMs`) since it was read.
- */
-export type SetOutcome = 'created' | 'updated' | 'deleted' | 'refused';
-
-/** The writes that an ended session refuses. */
-export type RefusedOperation = 'set' | 'touch';
-
-/** Callbacks of the repository's life that the store turns into events. */
-export interface RepositoryListeners {
-  /** A connection attempt succeeded: the first, or one after failed ones. Never after `close()`. */
-  readonly connected?: (() => void) | undefined;
-  /** A stored session could not be read; the read went on as if there were none. */
-  readonly unreadable?: ((error: UnreadableSessionError) => void) | undefined;
-  /** An index failed for a reason retrying does not cure (once per index); reads and writes go on. */
-  readonly indexFailed?: ((error: IndexError) => void) | undefined;
-  /** A timed sweep of expired sessions failed (once until one succeeds again). */
-  readonly sweepFailed?: ((error: unknown) => void) | undefined;
-  /** A `set` or `touch` wrote nothing: the session had ended since it was read. */
-  readonly refused?: ((sid: string, operation: RefusedOperation) => void) | undefined;
-}
+export type { RefusedOperation, RepositoryListeners, SetOutcome } from './repository-types.js';
 
 /**
  * Sessions in one MongoDB collection, promise-native and usable without express-session.
@@ -93,61 +45,56 @@ export interface RepositoryListeners {
 export class SessionRepository<T extends SessionLike = AnySession> {
   /** The options, defaults applied and checked, frozen. */
   readonly options: ResolvedOptions;
-  readonly #gate: ConnectionGate<Collection<SessionDocument>>;
-  readonly #ownsClient: boolean;
-  readonly #codec: SessionCodec;
+  readonly #parts: RepositoryParts;
+  readonly #connection: MongoConnection;
   readonly #listeners: RepositoryListeners;
-  readonly #expiry: ExpiryPolicy;
-  readonly #lifecycle: SessionLifecycle;
   readonly #tasks: ExpiryTasks;
   /** Stored expiries the last reads and writes saw, for lazy touch. */
   readonly #stored: StoredExpiries;
   /** The keys of the sessions the last reads and writes saw, for FerretDB's `$set` (key-shapes.ts). */
   readonly #shapes = new KeyShapes();
-  #client: MongoClient | undefined;
-  #db: Db | undefined;
-  #collection: Collection<SessionDocument> | undefined;
+  readonly #documents: SessionDocuments<T>;
+  readonly #many: ManySessions<T>;
   #closing: Promise<void> | undefined;
 
   constructor(options: SessionRepositoryOptions | null = {}, listeners: RepositoryListeners = {}) {
     this.options = resolveOptions(options);
-    const { source } = this.options;
-    this.#ownsClient = source.kind === 'uri';
-    this.#codec = createSessionCodec(this.options);
-    this.#listeners = listeners;
-    this.#expiry = new ExpiryPolicy(this.options, new ServerClock());
-    this.#lifecycle = new SessionLifecycle(this.options, this.#expiry);
-    this.#stored = new StoredExpiries(this.options.touchAfterMs);
-    this.#tasks = this.#expiryTasks();
-    if (source.kind === 'uri') this.#client = createClient(source.uri, source.connectionOptions);
-    if (source.kind === 'client') this.#client = source.client;
-    if (this.#client !== undefined) this.#collection = openCollection(this.#client, this.options);
-    this.#gate = new ConnectionGate(() => this.#connect(), {
-      maxPending: this.options.maxPendingOperations,
-      timeoutMs: this.options.operationTimeoutMs,
-      onOpen: () => {
+    const parts = createParts(
+      this.options,
+      () => this.#connect(),
+      () => {
         this.#tasks.start();
         listeners.connected?.();
       },
+    );
+    this.#parts = parts;
+    this.#listeners = listeners;
+    this.#stored = new StoredExpiries(this.options.touchAfterMs);
+    const { indexFailed, sweepFailed, unreadable } = listeners;
+    this.#tasks = createExpiryTasks(parts, { indexFailed, sweepFailed });
+    this.#connection = new MongoConnection(this.options);
+    const uniqueIndexTried = () => this.#tasks.uniqueIndexTried();
+    this.#documents = new SessionDocuments(parts, {
+      shapes: this.#shapes,
+      uniqueIndexTried,
+      unreadable,
     });
+    this.#many = new ManySessions(parts, this.#documents);
   }
 
   /** The MongoDB client, once known (at once unless it comes from `clientPromise`). */
   get client(): MongoClient | undefined {
-    return this.#client;
+    return this.#connection.client;
   }
 
   /** The database holding the collection, once the client is known. */
   get db(): Db | undefined {
-    if (this.#db === undefined && this.#client !== undefined) {
-      this.#db = this.#client.db(this.options.databaseName);
-    }
-    return this.#db;
+    return this.#connection.db;
   }
 
   /** The session collection every operation uses: at once when the client is known, else once connected. */
   get collection(): Collection<SessionDocument> | undefined {
-    return this.#collection;
+    return this.#connection.collection;
   }
 
   /**
@@ -175,7 +122,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
 
   /** Whether `close()` has been called. */
   get closed(): boolean {
-    return this.#gate.closed;
+    return this.#parts.gate.closed;
   }
 
   /**
@@ -184,43 +131,36 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * place among pending operations; `close` does not wait for it. Indexes: see `whenIndexed()`.
    */
   ready(): Promise<void> {
-    return this.#gate.whenOpen();
+    return this.#parts.gate.whenOpen();
   }
 
   /** The session, or `null` when there is none or it has expired. */
   async get(sid: string): Promise<T | null> {
-    const id = this.#codec.storedId(sid);
-    const filter = this.#byId(id);
-    const { dateField: field } = this.#expiry;
+    const { codec, expiry, lifecycle, operations } = this.#parts;
+    const id = codec.storedId(sid);
+    const byId = this.#documents.byId(id);
+    const { dateField } = expiry;
     // The stored expiry comes along: the read checks it (see `ExpiryPolicy.isLive`), and the touch
     // which follows decides with it without a round trip.
-    const projection = { _id: 0, session: 1, [field]: 1, ...this.#lifecycle.projection };
-    const options = { projection, ...this.#codec.readOptions };
-    return this.#operation(
-      'get',
-      async (sessions, limit) => {
-        const sentAt = Date.now();
-        const found = await sessions.findOne(filter, { ...options, ...limit });
-        const expires: unknown = found?.[field];
-        const now = this.#clock.now();
-        if (found === null || !this.#expiry.isLive(expires, now)) return null;
-        const state = this.#lifecycle.state(found, now);
-        if (state === 'outlived') {
-          // Past its absolute lifetime: ended now, so that no request still running stores it again.
-          this.#stored.forget(sid);
-          await sessions.updateOne(
-            this.#lifecycle.notEnded(filter),
-            this.#lifecycle.ending(now),
-            limit,
-          );
-        }
-        if (state !== 'live') return null;
-        if (expires instanceof Date) this.#stored.read(sid, expires, sentAt);
-        this.#shapes.remember(sid, found.session);
-        return this.#decode(found.session, id);
-      },
-      RETRY,
-    );
+    const projection = { _id: 0, session: 1, [dateField]: 1, ...lifecycle.projection };
+    const options = { projection, ...codec.readOptions };
+    return operations.retried('get', async (sessions, limit) => {
+      const sentAt = Date.now();
+      const found = await sessions.findOne(byId, { ...options, ...limit });
+      const expires: unknown = found?.[dateField];
+      const now = this.#clock.now();
+      if (found === null || !expiry.isLive(expires, now)) return null;
+      const state = lifecycle.state(found, now);
+      if (state === 'outlived') {
+        // Past its absolute lifetime: ended now, so that no request still running stores it again.
+        this.#stored.forget(sid);
+        await this.#documents.end(sessions, byId, now, limit);
+      }
+      if (state !== 'live') return null;
+      if (expires instanceof Date) this.#stored.read(sid, expires, sentAt);
+      this.#shapes.remember(sid, found.session);
+      return this.#documents.decode(found.session, id);
+    });
   }
 
   /**
@@ -230,52 +170,26 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * `'refused'`. Resolves with which of the four it did.
    */
   async set(sid: string, session: T): Promise<SetOutcome> {
-    const id = this.#codec.storedId(sid);
-    const byId = this.#byId(id);
-    const local = this.#codec.encode(id, session);
+    const { codec, operations } = this.#parts;
+    const id = codec.storedId(sid);
+    const local = codec.encode(id, session);
     // Known to concurrent touches from now on, before the write waits for its turn.
-    const remembered = this.#serverTimed(local).expires;
+    const remembered = this.#documents.serverTimed(local).expires;
     const stored = (outcome: SetOutcome) => outcome === 'created' || outcome === 'updated';
-    return this.#stored.writing(
-      sid,
-      remembered,
-      () =>
-        this.#operation(
-          'set',
-          async (sessions, limit) => {
-            // Once connected: the server's clock has been read.
-            const encoded = this.#serverTimed(local);
-            const { expires } = encoded;
-            const now = this.#clock.now();
-            if (expires.getTime() <= now) {
-              this.#stored.forget(sid);
-              await sessions.updateOne(
-                this.#lifecycle.notEnded(byId),
-                this.#lifecycle.ending(now),
-                limit,
-              );
-              return 'deleted';
-            }
-            const filter = this.#lifecycle.live(byId, now);
-            const update = this.#written(encoded, now);
-            const need = this.#shapes.sessionNeed(sid, encoded.session);
-            const write = (mark: string | undefined) =>
-              updated(sessions, filter, update, { mark, upsert: true, limit });
-            await this.#tasks.uniqueIndexTried();
-            const written = await upsertLive(this.options.idField, async () => {
-              const first = await write(need === 'mark' ? 'session' : undefined);
-              // It found a stored session whose keys were not known: FerretDB may have kept it.
-              if (need === 'unknown' && first.upsertedCount === 0) return write('session');
-              return first;
-            });
-            if (written === ENDED) return this.#refuse('set', sid);
-            this.#shapes.remember(sid, encoded.session);
-            return written.upsertedCount > 0 ? 'created' : 'updated';
-          },
-          RETRY,
-        ),
-      stored,
-    );
+    const write = () =>
+      operations.retried('set', async (sessions, limit): Promise<SetOutcome> => {
+        // Once connected: the server's clock has been read.
+        const encoded = this.#documents.serverTimed(local);
+        const now = this.#clock.now();
+        if (encoded.expires.getTime() <= now) {
+          this.#stored.forget(sid);
+          await this.#documents.end(sessions, this.#documents.byId(id), now, limit);
+          return 'deleted';
+        }
+        const written = await this.#documents.upsert(sessions, limit, { sid, id, encoded, now });
+        return written === 'refused' ? this.#refuse('set', sid) : written;
+      });
+    return this.#stored.writing(sid, remembered, write, stored);
   }
 
   /**
@@ -286,75 +200,30 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * sent, or when there was no unexpired session to touch.
    */
   async touch(sid: string, session: T): Promise<boolean> {
-    const id = this.#codec.storedId(sid);
-    const byId = this.#byId(id);
-    const local = this.#codec.encodeTouch(id, session);
-    const { set } = local;
-    const wanted = this.#serverTimed(local).expires;
-    if (!this.#expiry.touchNeeded(this.#stored.recall(sid), wanted, this.#clock.now())) {
-      if (this.#gate.closed) throw new StoreClosedError();
+    const { codec, expiry, gate, operations } = this.#parts;
+    const id = codec.storedId(sid);
+    const local = codec.encodeTouch(id, session);
+    const wanted = this.#documents.serverTimed(local).expires;
+    if (!expiry.touchNeeded(this.#stored.recall(sid), wanted, this.#clock.now())) {
+      if (gate.closed) throw new StoreClosedError();
       return false;
     }
     // Known to concurrent touches from now on, before the write waits for its turn: many
     // requests of one visitor at once write the expiry once. Forgotten if nothing was touched.
-    return this.#stored.writing(
-      sid,
-      wanted,
-      () =>
-        this.#operation(
-          'touch',
-          async (sessions, limit) => {
-            const { expires } = this.#serverTimed(local);
-            const now = this.#clock.now();
-            if (expires.getTime() <= now) {
-              await sessions.updateOne(
-                this.#lifecycle.notEnded(byId),
-                this.#lifecycle.ending(now),
-                limit,
-              );
-              return false;
-            }
-            const filter = this.#unexpired(byId, now);
-            const times = this.#lifecycle.written(now);
-            const changes: Document = {
-              ...set,
-              ...this.#expiry.expiryFields(expires),
-              ...times.$set,
-            };
-            const cookie = set[COOKIE_PATH];
-            const mark = this.#shapes.cookieNeed(sid, cookie) === 'none' ? undefined : COOKIE_PATH;
-            let touched: boolean;
-            try {
-              const update = { $set: changes, $min: times.$min };
-              touched = (await updated(sessions, filter, update, { mark, limit })).matchedCount > 0;
-            } catch (error) {
-              if (serverCode(error) !== SERVER_CODES.PathNotViable) throw error;
-              // The stored session is a string (another store's form, or another serializer's):
-              // its cookie cannot be set alone, so the whole session is written in this store's form.
-              const whole = this.#codec.encode(id, session);
-              const update = this.#written(whole, now);
-              const replaced = await updated(sessions, filter, update, { mark: 'session', limit });
-              this.#shapes.remember(sid, whole.session);
-              touched = replaced.matchedCount > 0;
-            }
-            if (touched) {
-              if (cookie !== undefined) this.#shapes.rememberCookie(sid, cookie);
-              return true;
-            }
-            // Nothing matched: the session is missing, expired, or ended. Only the last is news.
-            const found = await sessions.findOne(byId, {
-              projection: this.#lifecycle.projection,
-              ...limit,
-            });
-            if (found !== null && this.#lifecycle.state(found, now) !== 'live') {
-              this.#refuse('touch', sid);
-            }
-            return false;
-          },
-          RETRY,
-        ),
-      (touched) => touched,
-    );
+    const write = () =>
+      operations.retried('touch', async (sessions, limit) => {
+        const encoded = this.#documents.serverTimed(local);
+        const now = this.#clock.now();
+        if (encoded.expires.getTime() <= now) {
+          await this.#documents.end(sessions, this.#documents.byId(id), now, limit);
+          return false;
+        }
+        const request = { sid, id, session, encoded, now };
+        const outcome = await this.#documents.touch(sessions, limit, request);
+        if (outcome === 'refused') this.#refuse('touch', sid);
+        return outcome === 'touched';
+      });
+    return this.#stored.writing(sid, wanted, write, (touched) => touched);
   }
 
   /**
@@ -366,31 +235,12 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    */
   async destroy(sid: string | readonly string[]): Promise<void> {
     const sids: readonly string[] = Array.isArray(sid) ? sid : [sid as string];
-    const ids = sids.map((each) => this.#codec.storedId(each));
+    const ids = sids.map((each) => this.#parts.codec.storedId(each));
     for (const each of sids) {
       this.#stored.forget(each);
       this.#shapes.forget(each);
     }
-    for (let start = 0; start < ids.length; start += DESTROY_LIST_SIZE) {
-      const batch = ids.slice(start, start + DESTROY_LIST_SIZE);
-      await this.#operation(
-        'destroy',
-        async (sessions, limit) => {
-          const [only] = batch;
-          if (batch.length > 1 || only === undefined) {
-            // Many ids: deleted, and their records inserted, in two commands.
-            await endListed(sessions, batch, {}, this.#lifecycle, limit);
-            return;
-          }
-          const update = this.#lifecycle.ending(this.#clock.now());
-          // Two ends of one id never stored can both try to insert it: the loser tries again.
-          await retriedOnDuplicate(this.options.idField, () =>
-            sessions.updateOne(this.#byId(only), update, { upsert: true, ...limit }),
-          );
-        },
-        RETRY,
-      );
-    }
+    await this.#many.destroy(ids);
   }
 
   /**
@@ -422,21 +272,8 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * were live. A step that fails rejects and leaves the later ones undone: call again (ending
    * is idempotent).
    */
-  async destroyWhere(filter: DestroyFilter<T>, selection?: DeviceSelection): Promise<number> {
-    const chosen = handleSelection(selection);
-    if (typeof filter === 'function' || chosen !== undefined) {
-      const predicate = typeof filter === 'function' ? filter : undefined;
-      const query =
-        predicate === undefined ? storedSessionFilter(filter, this.#codec.query) : undefined;
-      return this.#endSelected(predicate, chosen, query ?? {});
-    }
-    const query = storedSessionFilter(filter, this.#codec.query);
-    await this.#gate.whenOpen();
-    return endMatching(
-      this.#unexpired(query),
-      (step) => this.#operation('destroyWhere', step),
-      this.#lifecycle,
-    );
+  destroyWhere(filter: DestroyFilter<T>, selection?: DeviceSelection): Promise<number> {
+    return this.#many.destroyWhere(filter, selection);
   }
 
   /**
@@ -446,22 +283,8 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * `destroyWhere`; read-only. Reads every match into memory: narrow the filter to one user's
    * sessions, and index the field it names (docs/logging-out-everywhere.md).
    */
-  async listWhere(filter: DestroyFilter<T>): Promise<Array<SessionListing<T>>> {
-    const predicate = typeof filter === 'function' ? filter : undefined;
-    const query =
-      predicate === undefined ? storedSessionFilter(filter, this.#codec.query, 'listWhere') : {};
-    const listed: Array<SessionListing<T>> = [];
-    for await (const { id, session, document } of this.#scan('listWhere', query)) {
-      if (predicate !== undefined && !(await predicate(session, id))) continue;
-      listed.push({
-        handle: handleOf(id),
-        session,
-        createdAt: dateOrNull(document[CREATED_AT]),
-        lastActiveAt: dateOrNull(document[LAST_MODIFIED]),
-        expires: document[this.#expiry.dateField] as Date,
-      });
-    }
-    return listed;
+  listWhere(filter: DestroyFilter<T>): Promise<Array<SessionListing<T>>> {
+    return this.#many.listWhere(filter);
   }
 
   /**
@@ -469,7 +292,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * device's, to keep it out of "sign out everywhere else" or to mark it in a list.
    */
   handleOf(sid: string): string {
-    return handleOf(this.#codec.storedId(sid));
+    return handleOf(this.#parts.codec.storedId(sid));
   }
 
   /**
@@ -481,14 +304,12 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   async clear(): Promise<void> {
     this.#stored.clear();
     this.#shapes.clear();
-    await this.#deleteInBatches('clear', {});
+    await this.#many.clear();
   }
 
   /** How many unexpired sessions there are. */
   length(): Promise<number> {
-    return this.#operation('length', (sessions, limit) =>
-      sessions.countDocuments(this.#unexpired({}), limit),
-    );
+    return this.#many.length();
   }
 
   /**
@@ -496,13 +317,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * (`transformId(sid)`), not the session ids, which the store never keeps.
    */
   ids(): Promise<string[]> {
-    const { idField } = this.options;
-    const projection = idField === '_id' ? { _id: 1 } : { _id: 0, [idField]: 1 };
-    return this.#operation('ids', async (sessions, limit) => {
-      const live = this.#unexpired({});
-      const documents = await sessions.find(live, { projection, ...limit }).toArray();
-      return documents.map((document) => String(document[idField]));
-    });
+    return this.#many.ids();
   }
 
   /**
@@ -511,13 +326,7 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * Reads them all into memory: see `sessions()`.
    */
   all(): Promise<Array<StoredSession<T>>> {
-    return this.#operation('all', async (sessions, limit) => {
-      const live = this.#unexpired({});
-      const documents = await sessions
-        .find(live, { ...this.#codec.readOptions, ...limit })
-        .toArray();
-      return documents.flatMap((document) => this.#fromDocument(document));
-    });
+    return this.#many.all();
   }
 
   /**
@@ -525,10 +334,8 @@ export class SessionRepository<T extends SessionLike = AnySession> {
    * stored key, as `ids()` gives it. Each batch has the operation deadline; `close()` ends a
    * running iteration with `StoreClosedError`.
    */
-  async *sessions(): AsyncGenerator<StoredSession<T>, void, undefined> {
-    for await (const { id, session, expires } of this.#scan('sessions', {})) {
-      yield { id, session, expires };
-    }
+  sessions(): AsyncGenerator<StoredSession<T>, void, undefined> {
+    return this.#many.sessions();
   }
 
   /** `for await (const { id, session, expires } of repository)`: the same as `sessions()`. */
@@ -553,204 +360,21 @@ export class SessionRepository<T extends SessionLike = AnySession> {
   close(): Promise<void> {
     this.#tasks.close();
     if (this.#closing === undefined) debug('closing: waiting for operations under way');
-    this.#closing ??= this.#gate.close().then(async () => {
-      if (!this.#ownsClient || this.#client === undefined) {
-        debug("closed; the client is not the store's, so it stays open");
-        return;
-      }
-      debug('closing the client the store created');
-      // Closing ends the server's sessions over a fresh connection, which a frozen server never
-      // accepts (the driver then waits out connectTimeoutMS, 30 s): close waits one deadline.
-      const { operationTimeoutMs } = this.options;
-      await withDeadline(
-        this.#client.close(),
-        operationTimeoutMs,
-        () => new OperationTimeoutError('close', operationTimeoutMs),
-      ).catch(() => undefined);
-    });
+    this.#closing ??= this.#parts.gate.close().then(() => this.#connection.close());
     return this.#closing;
   }
 
+  /** Connects; before any operation, reads the server's clock and learns what the server is. */
   async #connect(): Promise<Collection<SessionDocument>> {
-    const client = await this.#connectedClient();
-    this.#collection ??= openCollection(client, this.options);
-    // Before any operation: expiry is decided in the server's time from the first one on.
-    await this.#measureClock(this.#collection).catch((error: unknown) => {
-      debug('clock: hello failed (%s); the offset stays as it was', described(error));
-    });
-    await this.#learnQuirks(this.#collection).catch((error: unknown) => {
-      debug('buildInfo failed (%s); the server is taken for MongoDB', described(error));
-    });
-    return this.#collection;
-  }
-
-  /** What the server does differently from MongoDB that the writes must allow for (key-shapes.ts). */
-  async #learnQuirks(sessions: Collection<SessionDocument>): Promise<void> {
-    const reply = await sessions.db.command({ buildInfo: 1 });
-    if (ignoresKeysInSet(reply)) {
-      debug('FerretDB 1.x: writes whose keys change mark the stored session first');
-      this.#shapes.enable();
-    }
-  }
-
-  /** Reads the server's clock from `hello` (see server-clock.ts). */
-  async #measureClock(sessions: Collection<SessionDocument>): Promise<void> {
-    const sentAt = Date.now();
-    const reply = await sessions.db.command({ hello: 1 });
-    this.#clock.observe(reply.localTime, sentAt, Date.now());
+    const sessions = await this.#connection.connect();
+    await startClock(sessions, this.#clock);
+    await this.#documents.learnQuirks(sessions);
+    return sessions;
   }
 
   /** What the database server's clock reads, as measured. */
   get #clock(): ServerClock {
-    return this.#expiry.clock;
-  }
-
-  /** An encoded session or touch whose expiry, reckoned by this process's clock, is in the server's time. */
-  #serverTimed<E extends { readonly expires: Date }>(encoded: E): E {
-    return { ...encoded, expires: this.#clock.toServer(encoded.expires) };
-  }
-
-  async #connectedClient(): Promise<MongoClient> {
-    const { source } = this.options;
-    if (source.kind === 'clientPromise') this.#client = await source.clientPromise();
-    const client = this.#client as MongoClient;
-    await client.connect();
-    return client;
-  }
-
-  /** The index and sweep work; its commands pass the gate like any other operation. */
-  #expiryTasks(): ExpiryTasks {
-    const { idField, manageIndexes, autoRemoveIntervalMs } = this.options;
-    const uniqueIndex: IndexSpec | undefined =
-      idField === '_id' ? undefined : { key: { [idField]: 1 }, options: { unique: true } };
-    return new ExpiryTasks(
-      this.#expiry,
-      { manageIndexes, uniqueIndex, sweepIntervalMs: autoRemoveIntervalMs },
-      {
-        createIndex: ({ key, options }) =>
-          this.#gate.run('createIndex', async (sessions) => {
-            await sessions.createIndex(key, options);
-          }),
-        changeExpireAfterSeconds: ({ key, options }) =>
-          this.#gate.run('collMod', async (sessions) => {
-            await sessions.db.command({
-              collMod: sessions.collectionName,
-              index: { keyPattern: key, ...options },
-            });
-          }),
-        deleteExpired: async () => {
-          // What has expired is reckoned once the server's clock has been read.
-          await this.#gate.whenOpen();
-          return this.#deleteInBatches('deleteExpired', this.#expiry.expired());
-        },
-        measureClock: () => this.#gate.run('hello', (sessions) => this.#measureClock(sessions)),
-      },
-      { indexFailed: this.#listeners.indexFailed, sweepFailed: this.#listeners.sweepFailed },
-    );
-  }
-
-  /**
-   * The unexpired sessions matching `query`, from a cursor under a lease, each with its stored
-   * document; `name` names the operation in errors.
-   */
-  async *#scan(name: string, query: Filter<Document>): AsyncGenerator<ScannedSession<T>> {
-    const lease = await this.#gate.lease(name);
-    const cursor = lease.value.find(this.#unexpired(query), {
-      batchSize: 500,
-      ...this.#codec.readOptions,
-    });
-    const { operationTimeoutMs } = this.options;
-    for await (const document of readCursor(cursor, lease, operationTimeoutMs, name)) {
-      for (const stored of this.#fromDocument(document)) yield { ...stored, document };
-    }
-  }
-
-  /**
-   * `destroyWhere` by a predicate, by handles, or both, over the sessions `query` selects. The
-   * lazy-touch memory is left as it is: it is keyed by session id, which a stored key under
-   * `transformId` does not give back, and a remembered expiry of an ended session only spares a
-   * touch that would have found nothing to update.
-   */
-  #endSelected(
-    predicate: SessionPredicate<T> | undefined,
-    chosen: ((handle: string) => boolean) | undefined,
-    query: Filter<Document>,
-  ): Promise<number> {
-    const selects: SessionPredicate<T> = async (session, id) =>
-      (chosen === undefined || chosen(handleOf(id))) &&
-      (predicate === undefined || (await predicate(session, id)));
-    return destroySelected(this.#scan('destroyWhere', query), selects, (ids) =>
-      this.#operation(
-        'destroyWhere',
-        (sessions, limit) => endListed(sessions, ids, this.#unexpired({}), this.#lifecycle, limit),
-        RETRY,
-      ),
-    );
-  }
-
-  /** Deletes what matches `filter` in batches (see `deleteInBatches`), each step through the gate. */
-  #deleteInBatches(name: string, filter: Filter<Document>): Promise<number> {
-    return deleteInBatches(filter, (step) => this.#operation(name, step));
-  }
-
-  /**
-   * Runs one database operation through the gate; driver errors become `OperationError`. An
-   * idempotent operation is tried once more on a transient error while its deadline allows.
-   */
-  #operation<R>(
-    name: string,
-    run: (sessions: Collection<SessionDocument>, limit: TimeLimit) => Promise<R>,
-    retry = false,
-  ): Promise<R> {
-    return this.#gate.run(name, async (sessions, deadline: Deadline) => {
-      try {
-        return await run(sessions, timeLimit(deadline));
-      } catch (error) {
-        if (!retry || deadline.expired || this.#gate.closed || !isTransient(error)) {
-          throw this.#failed(name, error);
-        }
-        debug('%s: retrying once after %s', name, described(error));
-      }
-      try {
-        return await run(sessions, timeLimit(deadline));
-      } catch (error) {
-        throw this.#failed(name, error);
-      }
-    });
-  }
-
-  /** A driver error as the store reports it; the server's own end of the deadline is a timeout. */
-  #failed(name: string, error: unknown): SessionStoreError {
-    if (serverCode(error) === SERVER_CODES.MaxTimeMSExpired) {
-      return new OperationTimeoutError(name, this.options.operationTimeoutMs);
-    }
-    return storeError(name, error);
-  }
-
-  /** A stored document as the iterator and `all()` yield it; none when it cannot be read. */
-  #fromDocument(document: SessionDocument): Array<StoredSession<T>> {
-    const id = String(document[this.options.idField]);
-    const session = this.#decode(document.session, id);
-    if (session === null) return [];
-    return [{ id, session, expires: document[this.#expiry.dateField] as Date }];
-  }
-
-  /** The update that writes a whole session, its expiry and its audit times. */
-  #written({ session, expires }: EncodedSession, now: number): Document {
-    const times = this.#lifecycle.written(now);
-    return {
-      $set: { session, ...this.#expiry.expiryFields(expires), ...times.$set },
-      $min: times.$min,
-    };
-  }
-
-  #byId(storedId: string): Filter<Document> {
-    return { [this.options.idField]: storedId };
-  }
-
-  /** `filter`, restricted to sessions neither expired nor ended at `now`. */
-  #unexpired(filter: Filter<Document>, now = this.#clock.now()): Filter<Document> {
-    return this.#lifecycle.live(this.#expiry.unexpired(filter, new Date(now)), now);
+    return this.#parts.expiry.clock;
   }
 
   /** A write that an ended session refused: reported, never an error for the request making it. */
@@ -760,106 +384,4 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     this.#listeners.refused?.(sid, operation);
     return 'refused';
   }
-
-  /** An unreadable stored session reads as no session (the visitor starts afresh), and is reported. */
-  #decode(stored: unknown, storedId: string): T | null {
-    try {
-      return this.#codec.decode(stored, storedId) as T;
-    } catch (error) {
-      this.#listeners.unreadable?.(
-        error instanceof UnreadableSessionError
-          ? error
-          : new UnreadableSessionError('the session codec failed', error),
-      );
-      return null;
-    }
-  }
-}
-
-/** Marks an idempotent operation, which is tried once more on a transient error. */
-const RETRY = true;
-
-/** Where a touch writes the cookie of a session stored as a document. */
-const COOKIE_PATH = 'session.cookie';
-
-/** What an update matched and inserted, from one statement or a marked pair. */
-interface Updated {
-  readonly matchedCount: number;
-  readonly upsertedCount: number;
-}
-
-/**
- * One update of the document `filter` selects. With `mark` (`'session'` or `'session.cookie'`),
- * the same command first adds `REWRITE_MARK` to the stored document at that path, if it is one,
- * so that FerretDB cannot take the new value for the old one (key-shapes.ts): two statements,
- * in order, over the same filter, so the counts of the second are the counts of both.
- */
-async function updated(
-  sessions: Collection<SessionDocument>,
-  filter: Filter<Document>,
-  update: Document,
-  {
-    mark,
-    upsert = false,
-    limit,
-  }: { readonly mark: string | undefined; readonly upsert?: boolean; readonly limit: TimeLimit },
-): Promise<Updated> {
-  const options = { upsert, ignoreUndefined: true, ...limit };
-  if (mark === undefined) return sessions.updateOne(filter, update, options);
-  const marking = {
-    filter: { ...filter, [mark]: { $type: 'object' } },
-    update: { $set: { [`${mark}.${REWRITE_MARK}`]: true } },
-  };
-  const result = await sessions.bulkWrite(
-    [{ updateOne: marking }, { updateOne: { filter, update, upsert } }],
-    { ordered: true, ignoreUndefined: true, ...limit },
-  );
-  // The mark matches only where the write does too: the write's own match is either count.
-  return {
-    matchedCount: Math.min(result.matchedCount, 1),
-    upsertedCount: result.upsertedCount,
-  };
-}
-
-/** What `upsertLive` gives when the id is held by an ended session. */
-const ENDED = Symbol('ended');
-
-/** A session with the stored document it was read from. */
-interface ScannedSession<T extends SessionLike> extends StoredSession<T> {
-  readonly document: SessionDocument;
-}
-
-/**
- * Concurrent upserts of one id can both try to insert; the loser tries again and finds the
- * winner's document. A duplicate on another unique index (one of the application's) is an error.
- */
-async function retriedOnDuplicate<R>(idField: string, write: () => Promise<R>): Promise<R> {
-  try {
-    return await write();
-  } catch (error) {
-    if (!isDuplicateOf(error, idField)) throw error;
-    return write();
-  }
-}
-
-/**
- * An upsert of a live session. Its filter matches no ended document, so where the id is held by
- * one the insert meets the id's unique index (E11000). The first such error may also be a
- * concurrent insert of a new id, which the second try finds and updates; a second one means the
- * id is held by an ended session.
- */
-async function upsertLive(
-  idField: string,
-  write: () => Promise<Updated>,
-): Promise<Updated | typeof ENDED> {
-  try {
-    return await retriedOnDuplicate(idField, write);
-  } catch (error) {
-    if (!isDuplicateOf(error, idField)) throw error;
-    return ENDED;
-  }
-}
-
-function dateOrNull(value: unknown): Date | null {
-  return value instanceof Date ? value : null;
 }

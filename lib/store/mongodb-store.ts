@@ -1,7 +1,8 @@
 import type { SessionData, Store } from 'express-session';
 import type { Collection, Db, MongoClient } from 'mongodb';
 import type { DestroyFilter, DeviceSelection } from '../codec/session-filter.js';
-import { OperationError, SessionStoreError } from '../errors/errors.js';
+import type { SessionStoreError } from '../errors/errors.js';
+import { storeError } from '../errors/wrapping.js';
 import {
   type AutoRemoveOption,
   optionsView,
@@ -186,6 +187,10 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
           `Expected the constructor callback to be a function, got ${typeof onReady}`,
         );
       }
+      const during = (operation: string) => ({
+        operation,
+        timeoutMs: this.repository.options.operationTimeoutMs,
+      });
       this.repository = new SessionRepository<SessionData>(
         typeof options === 'function' ? {} : options,
         {
@@ -193,7 +198,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
           unreadable: (error) => process.nextTick(() => this.#report(error)),
           indexFailed: (error) => process.nextTick(() => this.#report(error)),
           sweepFailed: (error) =>
-            process.nextTick(() => this.#report(reported('deleteExpired', error))),
+            process.nextTick(() => this.#report(storeError(error, during('deleteExpired')))),
           refused: (sid, operation) =>
             process.nextTick(() => emitEvent(this, 'refused', sid, operation)),
         },
@@ -201,7 +206,8 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
       this.options = optionsView(this.repository.options);
       this.repository.ready().then(
         () => process.nextTick(() => onReady?.()),
-        (error: unknown) => process.nextTick(() => this.#failed(reported('ready', error), onReady)),
+        (error: unknown) =>
+          process.nextTick(() => this.#failed(storeError(error, during('ready')), onReady)),
       );
     }
 
@@ -402,9 +408,4 @@ function readAndUnmodified(session: SessionData): boolean {
   const { isModified } = session as { isModified?: unknown };
   if (typeof isModified !== 'function' || isModified.call(session) !== false) return false;
   return Object.keys(session).some((key) => key !== 'cookie');
-}
-
-/** What the store reports is always one of its own errors; anything else is wrapped. */
-function reported(operation: string, error: unknown): SessionStoreError {
-  return error instanceof SessionStoreError ? error : new OperationError(operation, error);
 }
