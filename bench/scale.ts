@@ -13,12 +13,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { BSON, type Collection, MongoClient } from 'mongodb';
 import { createSessionCodec, type SessionCodec } from '../lib/codec/session-codec.js';
+import type { SessionDocument } from '../lib/codec/session-types.js';
 import { resolveOptions } from '../lib/options/options.js';
-import {
-  DELETE_BATCH_SIZE,
-  type SessionDocument,
-  SessionRepository,
-} from '../lib/repository/session-repository.js';
+import { DELETE_BATCH_SIZE } from '../lib/repository/bulk-operations.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 import { type Backend, startDatabase } from '../scripts/database.js';
 import { cell, now, percentile, round, type SuiteContext, table } from './common.js';
 import type { IterationMode, IterationReport } from './scale-iterate.js';

@@ -5,6 +5,14 @@ export type {
   SessionPredicate,
 } from './codec/session-filter.js';
 export { hashSessionId } from './codec/session-ids.js';
+export type {
+  AnySession,
+  CookieLike,
+  SessionDocument,
+  SessionLike,
+  SessionListing,
+  StoredSession,
+} from './codec/session-types.js';
 export {
   ConnectionError,
   IndexError,
@@ -26,39 +34,34 @@ export type {
   EncryptionOption,
   ResolvedEncryption,
 } from './options/encryption-option.js';
-export type { TransformId } from './options/option-types.js';
 export type {
   AutoRemoveOption,
   ClientSource,
-  ResolvedOptions,
   SerializerOption,
-  SessionRepositoryOptions,
   SessionSerializer,
+  TransformId,
+} from './options/option-types.js';
+export type {
+  ResolvedOptions,
+  SessionRepositoryOptions,
   StoreOptionsView,
 } from './options/options.js';
-export {
-  type AnySession,
-  type CookieLike,
-  type RefusedOperation,
-  type RepositoryListeners,
-  type SessionDocument,
-  type SessionLike,
-  type SessionListing,
-  SessionRepository,
-  type SetOutcome,
-  type StoredSession,
-} from './repository/session-repository.js';
+export type {
+  RefusedOperation,
+  RepositoryListeners,
+  SetOutcome,
+} from './repository/repository-types.js';
+export { SessionRepository } from './repository/session-repository.js';
 export type { Callback } from './store/callbackify.js';
 export { default } from './store/factory.js';
-export {
-  type ConnectCallback,
-  type ListenerMethod,
-  type MongoDBSessionOptions,
-  MongoDBStore,
-  type MongoDBStoreConstructor,
-  type MongoDBStoreOptions,
-  type StoredSessionDocument,
-  type Version5ConnectCallback,
-} from './store/mongodb-store.js';
+export { MongoDBStore, type MongoDBStoreConstructor } from './store/mongodb-store.js';
 export type { SessionModule } from './store/store-base.js';
 export type { MongoDBStoreEvents } from './store/store-events.js';
+export type {
+  ConnectCallback,
+  ListenerMethod,
+  MongoDBSessionOptions,
+  MongoDBStoreOptions,
+  StoredSessionDocument,
+  Version5ConnectCallback,
+} from './store/store-types.js';

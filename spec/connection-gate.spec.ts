@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
+import type { SessionLike } from '../lib/codec/session-types.js';
 import {
   ConnectionError,
   OperationError,
@@ -11,7 +12,7 @@ import {
 } from '../lib/errors/errors.js';
 import { ConnectionGate } from '../lib/repository/connection-gate.js';
 import { MIN_IN_FLIGHT, PROBES } from '../lib/repository/load-shedder.js';
-import { type SessionLike, SessionRepository } from '../lib/repository/session-repository.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 import { closedPort, startTcpProxy } from './support/tcp-proxy.js';
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
 import { type CommandStartedEvent, MongoClient } from 'mongodb';
+import type { SessionLike } from '../lib/codec/session-types.js';
 import {
   ConnectionError,
   InvalidSessionIdError,
@@ -9,7 +10,7 @@ import {
   OperationTimeoutError,
   StoreClosedError,
 } from '../lib/errors/errors.js';
-import { type SessionLike, SessionRepository } from '../lib/repository/session-repository.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 

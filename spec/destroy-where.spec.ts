@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
 import type { SessionData } from 'express-session';
 import type { CommandStartedEvent, Document } from 'mongodb';
+import type { SessionLike } from '../lib/codec/session-types.js';
 import {
   hashSessionId,
   MongoDBStore,
@@ -16,11 +17,8 @@ import {
   UnreadableSessionError,
 } from '../lib/index.js';
 import type { SessionRepositoryOptions } from '../lib/options/options.js';
-import {
-  DESTROY_LIST_SIZE,
-  type SessionLike,
-  SessionRepository,
-} from '../lib/repository/session-repository.js';
+import { DESTROY_LIST_SIZE } from '../lib/repository/bulk-operations.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 import { commandsDuring, specBackend, useSpecDatabase } from './support/database.js';
 
 declare module 'express-session' {

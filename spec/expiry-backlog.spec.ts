@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Document } from 'mongodb';
-import { DELETE_BATCH_SIZE, SessionRepository } from '../lib/repository/session-repository.js';
+import { DELETE_BATCH_SIZE } from '../lib/repository/bulk-operations.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 
 const database = useSpecDatabase(import.meta.url);

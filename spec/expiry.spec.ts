@@ -9,14 +9,12 @@ import assert from 'node:assert/strict';
 import { after, describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type CommandStartedEvent, type Document, MongoClient } from 'mongodb';
+import type { SessionLike } from '../lib/codec/session-types.js';
 import { IndexError, StoreClosedError } from '../lib/errors/errors.js';
 import { TTL_FALLBACK_WARNING_CODE } from '../lib/expiry/expiry-tasks.js';
 import { MongoDBStore, type SessionRepositoryOptions } from '../lib/index.js';
-import {
-  type RepositoryListeners,
-  type SessionLike,
-  SessionRepository,
-} from '../lib/repository/session-repository.js';
+import type { RepositoryListeners } from '../lib/repository/repository-types.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 import {
   type CommandFault,

@@ -5,10 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MongoDBStore } from '../lib/index.js';
-import {
-  DEFAULT_OPERATION_TIMEOUT_MS,
-  DEFAULT_SERVER_SELECTION_TIMEOUT_MS,
-} from '../lib/options/options.js';
+import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS } from '../lib/options/client-source.js';
+import { DEFAULT_OPERATION_TIMEOUT_MS } from '../lib/options/options.js';
 import {
   assertStoreError,
   countEvents,

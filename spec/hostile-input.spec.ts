@@ -10,14 +10,15 @@ import { inspect } from 'node:util';
 import expressSession from 'express-session';
 import { BSON, type Document, MongoClient } from 'mongodb';
 import { MAX_DOCUMENT_BYTES } from '../lib/codec/session-codec.js';
+import type { SessionLike } from '../lib/codec/session-types.js';
 import {
   InvalidSessionError,
   InvalidSessionIdError,
   OperationError,
   SessionStoreError,
 } from '../lib/errors/errors.js';
-import type { SerializerOption } from '../lib/options/options.js';
-import { type SessionLike, SessionRepository } from '../lib/repository/session-repository.js';
+import type { SerializerOption } from '../lib/options/option-types.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 import { specBackend, useSpecDatabase } from './support/database.js';
 
 const HOUR = 60 * 60 * 1000;

@@ -2,17 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
 import type { Document } from 'mongodb';
+import type { SessionLike } from '../lib/codec/session-types.js';
 import {
   IndexError,
   InvalidSessionError,
   InvalidSessionIdError,
   StoreClosedError,
 } from '../lib/errors/errors.js';
-import {
-  type RepositoryListeners,
-  type SessionLike,
-  SessionRepository,
-} from '../lib/repository/session-repository.js';
+import type { RepositoryListeners } from '../lib/repository/repository-types.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 
 interface Visit extends SessionLike {

@@ -12,9 +12,11 @@ import { describe, type TestContext, test } from 'node:test';
 import { inspect } from 'node:util';
 import { BSON, type Document } from 'mongodb';
 import { hashSessionId } from '../lib/codec/session-ids.js';
+import type { SessionLike } from '../lib/codec/session-types.js';
 import { InvalidSessionError, InvalidSessionIdError } from '../lib/errors/errors.js';
-import type { SerializerOption, SessionRepositoryOptions } from '../lib/options/options.js';
-import { type SessionLike, SessionRepository } from '../lib/repository/session-repository.js';
+import type { SerializerOption } from '../lib/options/option-types.js';
+import type { SessionRepositoryOptions } from '../lib/options/options.js';
+import { SessionRepository } from '../lib/repository/session-repository.js';
 import { isWellFormed } from '../lib/support/values.js';
 import { commandsDuring, useSpecDatabase } from './support/database.js';
 

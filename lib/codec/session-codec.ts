@@ -8,6 +8,7 @@ import { types } from 'node:util';
 import { BSON } from 'mongodb';
 import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
 import { withheld } from '../errors/redaction.js';
+import { CREATED_AT, LAST_MODIFIED } from '../options/document-fields.js';
 import type { ResolvedEncryption } from '../options/encryption-option.js';
 import type { ResolvedOptions } from '../options/options.js';
 import { describeValue, isPlainObject, specialKind } from '../support/values.js';
@@ -24,7 +25,6 @@ import {
 } from './bson-form.js';
 import { REWRITE_MARK } from './key-shapes.js';
 import { isSealed, open, seal } from './session-crypto.js';
-import { CREATED_AT, LAST_MODIFIED } from './session-ends.js';
 import { storedIdOf } from './session-ids.js';
 import {
   JSON_FORM,

@@ -12,10 +12,6 @@ import { createHash } from 'node:crypto';
 import type { Document, Filter, UpdateFilter } from 'mongodb';
 import { CREATED_AT, ENDED_AT, LAST_MODIFIED } from '../options/document-fields.js';
 
-// The fields this module writes beside the session are declared with the options, which refuse
-// an `idField` or `expiresKey` naming one; the codec and the repository import two from here.
-export { CREATED_AT, LAST_MODIFIED };
-
 /**
  * Cosmos DB's per-document time to live, in seconds, which overrides the TTL of the collection's
  * index on `_ts` (the session lifetime there): a tombstone lives for its window, not for that.

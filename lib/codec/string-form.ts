@@ -5,7 +5,7 @@
 
 import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
 import { withheld } from '../errors/redaction.js';
-import type { SessionSerializer } from '../options/options.js';
+import type { SessionSerializer } from '../options/option-types.js';
 import { describeValue, isWellFormed, safely } from '../support/values.js';
 import { NOT_WELL_FORMED, type SessionFields } from './bson-form.js';
 

@@ -4,7 +4,8 @@
  * `expiry-tasks.ts` runs the index and sweep work, and `lazy-touch.ts` remembers stored expiries).
  */
 import type { Document, Filter } from 'mongodb';
-import type { AutoRemoveOption, ResolvedOptions } from '../options/options.js';
+import type { AutoRemoveOption } from '../options/option-types.js';
+import type { ResolvedOptions } from '../options/options.js';
 import type { ServerClock } from './server-clock.js';
 
 /**

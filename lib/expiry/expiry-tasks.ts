@@ -9,7 +9,7 @@ import { isTransient, serverCode } from '../errors/driver-errors.js';
 import { IndexError, StoreClosedError } from '../errors/errors.js';
 import { meansNoTtlIndexes, SERVER_CODES } from '../errors/server-codes.js';
 import { warnOnce } from '../errors/warnings.js';
-import type { AutoRemoveOption } from '../options/options.js';
+import type { AutoRemoveOption } from '../options/option-types.js';
 import type { ExpiryPolicy, IndexSpec } from './expiry-policy.js';
 import { CLOCK_REFRESH_MS } from './server-clock.js';
 

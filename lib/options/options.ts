@@ -19,14 +19,6 @@ import { OPTIONS } from './option-table.js';
 import type { ClientSource } from './option-types.js';
 import { assertNamespace } from './value-checks.js';
 
-export { DEFAULT_SERVER_SELECTION_TIMEOUT_MS } from './client-source.js';
-export type {
-  AutoRemoveOption,
-  ClientSource,
-  SerializerOption,
-  SessionSerializer,
-} from './option-types.js';
-
 type Table = typeof OPTIONS;
 
 /** Every option as users give it, each documented where the table declares it. */

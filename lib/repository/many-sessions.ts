@@ -4,7 +4,7 @@
  * (bulk-operations.ts). `SessionRepository` documents each; this is how they run.
  */
 import type { Document, Filter } from 'mongodb';
-import { CREATED_AT, handleOf, LAST_MODIFIED } from '../codec/session-ends.js';
+import { handleOf } from '../codec/session-ends.js';
 import {
   type DestroyFilter,
   type DeviceSelection,
@@ -18,6 +18,7 @@ import type {
   SessionListing,
   StoredSession,
 } from '../codec/session-types.js';
+import { CREATED_AT, LAST_MODIFIED } from '../options/document-fields.js';
 import {
   deleteInBatches,
   destroySelected,

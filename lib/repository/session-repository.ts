@@ -14,8 +14,8 @@ import { StoreClosedError } from '../errors/errors.js';
 import type { ExpiryTasks, IndexStatus } from '../expiry/expiry-tasks.js';
 import { StoredExpiries } from '../expiry/lazy-touch.js';
 import type { ServerClock } from '../expiry/server-clock.js';
+import type { AutoRemoveOption } from '../options/option-types.js';
 import {
-  type AutoRemoveOption,
   type ResolvedOptions,
   resolveOptions,
   type SessionRepositoryOptions,
@@ -26,17 +26,6 @@ import { MongoConnection } from './mongo-connection.js';
 import { createParts, type RepositoryParts } from './repository-parts.js';
 import type { RefusedOperation, RepositoryListeners, SetOutcome } from './repository-types.js';
 import { SessionDocuments } from './session-documents.js';
-
-export type {
-  AnySession,
-  CookieLike,
-  SessionDocument,
-  SessionLike,
-  SessionListing,
-  StoredSession,
-} from '../codec/session-types.js';
-export { DELETE_BATCH_SIZE, DESTROY_LIST_SIZE } from './bulk-operations.js';
-export type { RefusedOperation, RepositoryListeners, SetOutcome } from './repository-types.js';
 
 /**
  * Sessions in one MongoDB collection, promise-native and usable without express-session.

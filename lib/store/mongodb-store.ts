@@ -1,41 +1,22 @@
 import type { SessionData, Store } from 'express-session';
 import type { Collection, Db, MongoClient } from 'mongodb';
 import type { DestroyFilter, DeviceSelection } from '../codec/session-filter.js';
+import type { SessionDocument, SessionListing } from '../codec/session-types.js';
 import type { SessionStoreError } from '../errors/errors.js';
 import { storeError } from '../errors/wrapping.js';
-import {
-  type AutoRemoveOption,
-  optionsView,
-  type SessionRepositoryOptions,
-  type StoreOptionsView,
-} from '../options/options.js';
-import {
-  type SessionDocument,
-  type SessionListing,
-  SessionRepository,
-} from '../repository/session-repository.js';
+import type { AutoRemoveOption } from '../options/option-types.js';
+import { optionsView, type StoreOptionsView } from '../options/options.js';
+import { SessionRepository } from '../repository/session-repository.js';
 import { type Callback, callbackify } from './callbackify.js';
 import { installedStoreBase, type StoreBase } from './store-base.js';
-import { emitEvent, type MongoDBStoreEvents, withEvents } from './store-events.js';
-
-/** A session as `all()` yields it: version 5's stored document, `{ <idField>: sid, session, <expiresKey>: Date }`. */
-export type StoredSessionDocument = {
-  [field: string]: unknown;
-  /** The session. */
-  session: SessionData;
-};
-
-/** Options of `MongoDBStore`: those of `SessionRepository`. */
-export type MongoDBStoreOptions = SessionRepositoryOptions;
-
-/** Version 5's name for the options (`@types/connect-mongodb-session`). */
-export type MongoDBSessionOptions = MongoDBStoreOptions;
-
-/** Called once: with nothing when connected, with the error otherwise (indexes: see `repository.whenIndexed()`). */
-export type ConnectCallback = (error?: Error) => void;
-
-/** The constructor callback as version 5's types (`@types/connect-mongodb-session`) declared it. */
-export type Version5ConnectCallback = (error: Error) => void;
+import { emitEvent, withEvents } from './store-events.js';
+import type {
+  ConnectCallback,
+  ListenerMethod,
+  MongoDBStoreOptions,
+  StoredSessionDocument,
+  Version5ConnectCallback,
+} from './store-types.js';
 
 /**
  * An express-session store backed by a `SessionRepository`; @fastify/session takes it too, with
@@ -130,19 +111,6 @@ export interface MongoDBStore extends Store {
   prependOnceListener: ListenerMethod<this>;
   off: ListenerMethod<this>;
   removeListener: ListenerMethod<this>;
-}
-
-/** `on`, `once`, `off` and the like: typed listeners for the store's events, any listener for others. */
-export interface ListenerMethod<This> {
-  <E extends keyof MongoDBStoreEvents>(
-    event: E,
-    listener: (...args: MongoDBStoreEvents[E]) => void,
-  ): This;
-  <E extends string | symbol>(
-    event: E extends keyof MongoDBStoreEvents ? never : E,
-    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
-    listener: (...args: any[]) => void,
-  ): This;
 }
 
 /** The store class; as in version 5, it may be called with or without `new`. */

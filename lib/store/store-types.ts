@@ -1,0 +1,45 @@
+/**
+ * The types around the express-session store (mongodb-store.ts): what `all()` yields, the
+ * constructor's callbacks, the options' names, and the typed listener methods.
+ */
+import type { SessionData, Store } from 'express-session';
+import type { Collection, Db, MongoClient } from 'mongodb';
+import type { DestroyFilter, DeviceSelection } from '../codec/session-filter.js';
+import type { SessionDocument, SessionListing } from '../codec/session-types.js';
+import type { AutoRemoveOption } from '../options/option-types.js';
+import type { SessionRepositoryOptions, StoreOptionsView } from '../options/options.js';
+import type { SessionRepository } from '../repository/session-repository.js';
+import type { Callback } from './callbackify.js';
+import type { MongoDBStoreEvents } from './store-events.js';
+
+/** A session as `all()` yields it: version 5's stored document, `{ <idField>: sid, session, <expiresKey>: Date }`. */
+export type StoredSessionDocument = {
+  [field: string]: unknown;
+  /** The session. */
+  session: SessionData;
+};
+
+/** Options of `MongoDBStore`: those of `SessionRepository`. */
+export type MongoDBStoreOptions = SessionRepositoryOptions;
+
+/** Version 5's name for the options (`@types/connect-mongodb-session`). */
+export type MongoDBSessionOptions = MongoDBStoreOptions;
+
+/** Called once: with nothing when connected, with the error otherwise (indexes: see `repository.whenIndexed()`). */
+export type ConnectCallback = (error?: Error) => void;
+
+/** The constructor callback as version 5's types (`@types/connect-mongodb-session`) declared it. */
+export type Version5ConnectCallback = (error: Error) => void;
+
+/** `on`, `once`, `off` and the like: typed listeners for the store's events, any listener for others. */
+export interface ListenerMethod<This> {
+  <E extends keyof MongoDBStoreEvents>(
+    event: E,
+    listener: (...args: MongoDBStoreEvents[E]) => void,
+  ): This;
+  <E extends string | symbol>(
+    event: E extends keyof MongoDBStoreEvents ? never : E,
+    // biome-ignore lint/suspicious/noExplicitAny: as on any event emitter, a listener of another event may take anything.
+    listener: (...args: any[]) => void,
+  ): This;
+}
