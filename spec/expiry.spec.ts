@@ -164,11 +164,15 @@ describe('index management', () => {
   test('a server without TTL indexes (FerretDB 1.x) makes native fall back to interval, and the store says so once', async (t) => {
     const first = await proxied(t, {}, [onTtlIndex(ANSWERS.notImplemented)]);
     const second = await proxied(t, {}, [onTtlIndex(ANSWERS.notImplemented)]);
-    assert.equal(first.repository.autoRemove, 'native', 'native until the server says otherwise');
+    assert.equal(
+      first.repository.autoRemoveInEffect,
+      'native',
+      'native until the server says otherwise',
+    );
     for (const { repository, reported } of [first, second]) {
       const status = await repository.whenIndexed();
       assert.equal(status.ttl, 'unsupported');
-      assert.equal(repository.autoRemove, 'interval');
+      assert.equal(repository.autoRemoveInEffect, 'interval');
       assert.deepEqual(reported, [], 'a missing feature is not an error');
     }
     await delay(10);
@@ -183,10 +187,10 @@ describe('index management', () => {
     ]);
     const status = await repository.whenIndexed();
     assert.equal(status.ttl, 'ensured');
-    assert.equal(repository.autoRemove, 'native');
+    assert.equal(repository.autoRemoveInEffect, 'native');
     assert.deepEqual(reported, []);
     const [collMod] = sent('collMod');
-    assert.equal(collMod?.collMod, repository.options.collection);
+    assert.equal(collMod?.collMod, repository.options.collectionName);
     assert.deepEqual(collMod?.index, { keyPattern: { expires: 1 }, expireAfterSeconds: 3600 });
     await repository.set('s1', { cookie: { expires: inAnHour() } });
     assert.notEqual(await repository.get('s1'), null);
@@ -231,7 +235,7 @@ describe('index management', () => {
     assert.match(error.message, /dropIndex\(\{ expires: 1 \}\)/);
     assert.match(error.message, /manageIndexes: false/);
     assert.doesNotMatch(error.message, /secret|not authorized/, 'no driver text');
-    assert.equal(repository.autoRemove, 'native', 'an index exists, with other options');
+    assert.equal(repository.autoRemoveInEffect, 'native', 'an index exists, with other options');
     await repository.set('s1', { cookie: { expires: inAnHour() }, views: 1 });
     assert.equal((await repository.get('s1'))?.views, 1);
     await delay(1_500);
@@ -249,7 +253,7 @@ describe('index management', () => {
     const unique = (await raw.listIndexes().toArray()).find((index) => index.key?.sid === 1);
     assert.equal(unique?.unique, true, 'the unique index exists on the server');
     assert.match(reported[0]?.message ?? '', /may not create indexes/);
-    assert.equal(repository.autoRemove, 'interval', 'without a TTL index the store sweeps');
+    assert.equal(repository.autoRemoveInEffect, 'interval', 'without a TTL index the store sweeps');
     assert.match(reported[0]?.message ?? '', /autoRemove` is now `interval`/);
   });
 
@@ -265,7 +269,7 @@ describe('index management', () => {
     const status = await repository.whenIndexed();
     assert.equal(status.ttl, 'failed');
     assert.match(reported[0]?.message ?? '', /set `expiresKey: '_ts'`/);
-    assert.equal(repository.autoRemove, 'interval');
+    assert.equal(repository.autoRemoveInEffect, 'interval');
   });
 
   test('saves racing at start-up with a custom idField store one document: writes wait for the first try at the unique index', async (t) => {
@@ -330,7 +334,7 @@ describe('index management', () => {
       unique: 'disabled',
       errors: [],
     });
-    assert.equal(repository.autoRemove, 'native', 'your own TTL index does the deleting');
+    assert.equal(repository.autoRemoveInEffect, 'native', 'your own TTL index does the deleting');
     assert.deepEqual(sent('createIndexes'), []);
   });
 
@@ -339,7 +343,7 @@ describe('index management', () => {
       const { repository, sent } = await proxied(t, { autoRemove });
       assert.equal((await repository.whenIndexed()).ttl, 'disabled');
       assert.deepEqual(sent('createIndexes'), []);
-      assert.equal(repository.autoRemove, autoRemove);
+      assert.equal(repository.autoRemoveInEffect, autoRemove);
     }
     const store = new MongoDBStore({
       client: database.client,
@@ -348,7 +352,9 @@ describe('index management', () => {
       autoRemove: 'disabled',
     });
     t.after(() => store.close());
-    assert.equal(store.autoRemove, 'disabled');
+    assert.equal(store.autoRemoveInEffect, 'disabled');
+    assert.equal(store.autoRemove, 'disabled', 'the deprecated name still answers');
+    assert.equal(store.repository.autoRemove, 'disabled', 'the deprecated name still answers');
   });
 
   test('the store emits one `error` event for an index that failed, and keeps serving', async (t) => {

@@ -16,7 +16,8 @@ test('defaults match version 5: local test database, sessions collection, 14 day
     uri: 'mongodb://127.0.0.1:27017/test',
     connectionOptions: { serverSelectionTimeoutMS: 3000 },
   });
-  assert.equal(resolved.collection, 'sessions');
+  assert.equal(resolved.collectionName, 'sessions');
+  assert.equal(resolved.collection, 'sessions', 'the deprecated name still answers');
   assert.equal(resolved.expiresMs, DEFAULT_EXPIRES_MS);
   assert.equal(resolved.idField, '_id');
   assert.equal(resolved.expiresKey, 'expires');
@@ -239,7 +240,7 @@ test('explicit undefined options mean the defaults', () => {
     operationTimeoutMs: undefined,
     serializer: undefined,
   });
-  assert.equal(resolved.collection, 'sessions');
+  assert.equal(resolved.collectionName, 'sessions');
   assert.equal(resolved.expiresMs, DEFAULT_EXPIRES_MS);
 });
 

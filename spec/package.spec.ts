@@ -325,12 +325,12 @@ for (const entry of [esm, cjs]) {
   }
 }
 const repository = new esm.SessionRepository({ uri: 'mongodb://127.0.0.1:9/unused', collection: 'standalone' });
-const repositoryCollection = repository.options.collection;
+const repositoryCollection = repository.options.collectionName;
 await repository.close();
 const koaEsm = await import('connect-mongodb-session/koa');
 const koaCjs = require('connect-mongodb-session/koa');
 const koaStore = koaEsm.koaStore({ uri: 'mongodb://127.0.0.1:9/unused', collection: 'koa' });
-const storeCollection = koaStore.repository.options.collection;
+const storeCollection = koaStore.repository.options.collectionName;
 await koaStore.close();
 process.stdout.write(JSON.stringify({
   koa: {

@@ -36,8 +36,8 @@ export class ExpiryPolicy {
   readonly dateField: string;
   /** Whether this is the Cosmos DB mode (`expiresKey: '_ts'`). */
   readonly cosmos: boolean;
-  /** The mode asked for; `ExpiryTasks.autoRemove` says which one is in effect. */
-  readonly autoRemove: AutoRemoveOption;
+  /** The mode asked for; `ExpiryTasks.autoRemoveInEffect` says which one is in effect. */
+  readonly autoRemoveAsked: AutoRemoveOption;
   /** The database server's clock, which every expiry decision reads. */
   readonly clock: ServerClock;
   readonly #touchAfterMs: number;
@@ -47,7 +47,7 @@ export class ExpiryPolicy {
     this.clock = clock;
     this.cosmos = options.expiresKey === COSMOS_TTL_FIELD;
     this.dateField = this.cosmos ? COSMOS_DATE_FIELD : options.expiresKey;
-    this.autoRemove = options.autoRemove;
+    this.autoRemoveAsked = options.autoRemove;
     this.#touchAfterMs = options.touchAfterMs;
     this.#ttl = {
       key: { [options.expiresKey]: 1 },
@@ -57,7 +57,7 @@ export class ExpiryPolicy {
 
   /** The TTL index, or none when nobody asked MongoDB to delete expired sessions. */
   get ttlIndex(): IndexSpec | undefined {
-    return this.autoRemove === 'native' ? this.#ttl : undefined;
+    return this.autoRemoveAsked === 'native' ? this.#ttl : undefined;
   }
 
   /** The fields a write sets besides the session: the expiry date (never `_ts`, which is Cosmos DB's). */

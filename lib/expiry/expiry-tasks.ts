@@ -97,7 +97,7 @@ export class ExpiryTasks {
     this.#options = options;
     this.#backend = backend;
     this.#listeners = listeners;
-    this.#autoRemove = policy.autoRemove;
+    this.#autoRemove = policy.autoRemoveAsked;
     const managed = (spec: IndexSpec | undefined, none: IndexState): IndexState =>
       spec === undefined ? none : options.manageIndexes ? 'pending' : 'disabled';
     this.#status = Object.freeze({
@@ -121,7 +121,7 @@ export class ExpiryTasks {
   }
 
   /** Who deletes expired sessions now: the mode asked for, or `'interval'` where TTL indexes are missing. */
-  get autoRemove(): AutoRemoveOption {
+  get autoRemoveInEffect(): AutoRemoveOption {
     return this.#autoRemove;
   }
 

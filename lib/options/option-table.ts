@@ -95,8 +95,15 @@ class OptionTable {
     // Version 5 showed `null` for the connection string's database.
     shown: (resolved) => resolved.databaseName ?? null,
   });
-  /** Collection to store sessions in. @default 'sessions' */
-  readonly collection = option<string>({ default: 'sessions', check: collectionName });
+  /**
+   * Name of the collection to store sessions in (`repository.collection` is the collection).
+   * @default 'sessions'
+   */
+  readonly collection = option<string, string, 'collectionName'>({
+    default: 'sessions',
+    check: collectionName,
+    field: 'collectionName',
+  });
   /**
    * How long a session lives when its cookie has no expiry, in milliseconds.
    * @default 1_209_600_000 (14 days)

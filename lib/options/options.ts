@@ -29,7 +29,7 @@ type SourceNames = {
   [K in keyof Table]: Table[K] extends { readonly group: 'source' } ? K : never;
 }[keyof Table];
 
-/** The options resolved into a field of another name (`expires` into `expiresMs`). */
+/** The options resolved into a field of another name (`expires` into `expiresMs`, `collection` into `collectionName`). */
 type RenamedNames = { [K in keyof Table]: FieldOf<Table[K], K> extends K ? never : K }[keyof Table];
 
 /** The options resolved into a field of their own name. */
@@ -56,6 +56,10 @@ export interface ResolvedOptions extends ResolvedFields {
   readonly source: ClientSource;
   /** `expires`, in milliseconds. */
   readonly expiresMs: ResolvedOf<Table['expires']>;
+  /** `collection`: the name of the collection (`repository.collection` is the collection). */
+  readonly collectionName: ResolvedOf<Table['collection']>;
+  /** @deprecated `collectionName`, the same name; this one is not listed when printed. */
+  readonly collection: ResolvedOf<Table['collection']>;
 }
 
 /**
@@ -63,7 +67,7 @@ export interface ResolvedOptions extends ResolvedFields {
  * `connectionOptions`, `databaseName`, `expires`), the others as resolved.
  */
 export interface StoreOptionsView
-  extends Omit<ResolvedOptions, 'source' | 'databaseName' | 'expiresMs'> {
+  extends Omit<ResolvedOptions, 'source' | 'databaseName' | 'expiresMs' | 'collectionName'> {
   /** The connection string, when the store creates its client. */
   readonly uri: string | undefined;
   /** The options of the client the store creates (with the store's defaults added). */
@@ -72,16 +76,19 @@ export interface StoreOptionsView
   readonly databaseName: string | null;
   /** Milliseconds. */
   readonly expires: number;
+  /** The collection's name. */
+  readonly collection: string;
 }
 
 /** `true` when `A` and `B` are the same type. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
-// Fails to compile when these types and the table disagree: `expires` is the one option resolved
-// under another name, and `store.options` shows every option but the client objects
+// Fails to compile when these types and the table disagree: `expires` and `collection` are the
+// options resolved under another name, and `store.options` shows every option but the client objects
 // (`shown: false`), each under its option name.
-const TYPES_FOLLOW_THE_TABLE: Same<RenamedNames, 'expires'> &
+const TYPES_FOLLOW_THE_TABLE: Same<RenamedNames, 'expires' | 'collection'> &
   Same<FieldOf<Table['expires'], 'expires'>, 'expiresMs'> &
+  Same<FieldOf<Table['collection'], 'collection'>, 'collectionName'> &
   Same<Exclude<keyof Table, keyof StoreOptionsView>, 'client' | 'clientPromise'> &
   Same<Exclude<keyof StoreOptionsView, keyof Table>, never> = true;
 void TYPES_FOLLOW_THE_TABLE;
@@ -109,11 +116,13 @@ export function resolveOptions(given: SessionRepositoryOptions | null = {}): Res
       value === undefined ? undefined : descriptor.check(value, name);
   }
   assertConsistent(resolved as unknown as ResolvedOptions);
+  // The field's earlier name, kept for code that read it; not enumerable, so printed once.
+  Object.defineProperty(resolved, 'collection', { get: () => resolved.collectionName });
   return frozenForPrinting(resolved as unknown as ResolvedOptions);
 }
 
 /** The rules between options, once each is valid on its own. */
-function assertConsistent({ idField, expiresKey, databaseName, collection }: ResolvedOptions) {
+function assertConsistent({ idField, expiresKey, databaseName, collectionName }: ResolvedOptions) {
   if (idField === expiresKey) {
     throw new TypeError(
       `Expected \`idField\` and \`expiresKey\` to differ, both are \`${idField}\``,
@@ -124,7 +133,7 @@ function assertConsistent({ idField, expiresKey, databaseName, collection }: Res
       "Expected `idField` not to be `expires` with `expiresKey: '_ts'`: in the Cosmos DB mode the store keeps its expiry date in `expires`",
     );
   }
-  assertNamespace(databaseName, collection);
+  assertNamespace(databaseName, collectionName);
 }
 
 /** The resolved options under version 5's names, frozen, and printed without credentials. */

@@ -102,9 +102,9 @@ function openCollection(
   client: MongoClient,
   options: ResolvedOptions,
 ): Collection<SessionDocument> {
-  const { databaseName, collection, writeConcern } = options;
+  const { databaseName, collectionName, writeConcern } = options;
   // Sessions must read their own writes, so reads go to the primary whatever the client prefers.
-  return client.db(databaseName).collection<SessionDocument>(collection, {
+  return client.db(databaseName).collection<SessionDocument>(collectionName, {
     readPreference: ReadPreference.primary,
     ...(writeConcern === undefined ? {} : { writeConcern }),
   });

@@ -104,9 +104,17 @@ export class SessionRepository<T extends SessionLike = AnySession> {
     return this.#tasks.whenIndexed();
   }
 
-  /** Who deletes expired sessions: the `autoRemove` asked for, or `'interval'` where the server has no TTL indexes. */
+  /**
+   * Who deletes expired sessions now: the `autoRemove` asked for (`options.autoRemove`), or
+   * `'interval'` where the server has no TTL indexes.
+   */
+  get autoRemoveInEffect(): AutoRemoveOption {
+    return this.#tasks.autoRemoveInEffect;
+  }
+
+  /** @deprecated `autoRemoveInEffect`: the mode in effect, which `options.autoRemove` (the mode asked for) is not. */
   get autoRemove(): AutoRemoveOption {
-    return this.#tasks.autoRemove;
+    return this.autoRemoveInEffect;
   }
 
   /** Whether `close()` has been called. */

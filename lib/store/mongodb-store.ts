@@ -5,7 +5,11 @@ import type { SessionDocument, SessionListing } from '../codec/session-types.js'
 import type { SessionStoreError } from '../errors/errors.js';
 import { storeError } from '../errors/wrapping.js';
 import type { AutoRemoveOption } from '../options/option-types.js';
-import { optionsView, type StoreOptionsView } from '../options/options.js';
+import {
+  optionsView,
+  type SessionRepositoryOptions,
+  type StoreOptionsView,
+} from '../options/options.js';
 import { SessionRepository } from '../repository/session-repository.js';
 import { type Callback, callbackify } from './callbackify.js';
 import { installedStoreBase, type StoreBase } from './store-base.js';
@@ -13,7 +17,6 @@ import { emitEvent, withEvents } from './store-events.js';
 import type {
   ConnectCallback,
   ListenerMethod,
-  MongoDBStoreOptions,
   StoredSessionDocument,
   Version5ConnectCallback,
 } from './store-types.js';
@@ -36,7 +39,12 @@ export interface MongoDBStore extends Store {
   readonly db: Db | undefined;
   /** The collection every operation uses, once the client is known (at construction but for `clientPromise`). */
   readonly collection: Collection<SessionDocument> | undefined;
-  /** Who deletes expired sessions: `autoRemove`, or `'interval'` where the server has no TTL indexes. */
+  /**
+   * Who deletes expired sessions now: the `autoRemove` asked for (`options.autoRemove`), or
+   * `'interval'` where the server has no TTL indexes.
+   */
+  readonly autoRemoveInEffect: AutoRemoveOption;
+  /** @deprecated `autoRemoveInEffect`: the mode in effect, which `options.autoRemove` (the mode asked for) is not. */
   readonly autoRemove: AutoRemoveOption;
 
   get(sid: string): Promise<SessionData | null>;
@@ -115,15 +123,15 @@ export interface MongoDBStore extends Store {
 
 /** The store class; as in version 5, it may be called with or without `new`. */
 export interface MongoDBStoreConstructor {
-  new (options?: MongoDBStoreOptions | null, callback?: ConnectCallback): MongoDBStore;
+  new (options?: SessionRepositoryOptions | null, callback?: ConnectCallback): MongoDBStore;
   new (
-    options: MongoDBStoreOptions | null | undefined,
+    options: SessionRepositoryOptions | null | undefined,
     callback: Version5ConnectCallback,
   ): MongoDBStore;
   new (callback: ConnectCallback): MongoDBStore;
-  (options?: MongoDBStoreOptions | null, callback?: ConnectCallback): MongoDBStore;
+  (options?: SessionRepositoryOptions | null, callback?: ConnectCallback): MongoDBStore;
   (
-    options: MongoDBStoreOptions | null | undefined,
+    options: SessionRepositoryOptions | null | undefined,
     callback: Version5ConnectCallback,
   ): MongoDBStore;
   /** The stores' prototype, for `instanceof`. */
@@ -145,7 +153,7 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
     readonly options: StoreOptionsView;
 
     constructor(
-      options?: MongoDBStoreOptions | ConnectCallback | null,
+      options?: SessionRepositoryOptions | ConnectCallback | null,
       callback?: ConnectCallback,
     ) {
       super();
@@ -191,8 +199,12 @@ export function defineMongoDBStore(Base: StoreBase): MongoDBStoreConstructor {
       return this.repository.collection;
     }
 
+    get autoRemoveInEffect(): AutoRemoveOption {
+      return this.repository.autoRemoveInEffect;
+    }
+
     get autoRemove(): AutoRemoveOption {
-      return this.repository.autoRemove;
+      return this.repository.autoRemoveInEffect;
     }
 
     get(sid: string): Promise<SessionData | null>;

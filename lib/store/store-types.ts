@@ -19,11 +19,18 @@ export type StoredSessionDocument = {
   session: SessionData;
 };
 
-/** Options of `MongoDBStore`: those of `SessionRepository`. */
+/**
+ * Options of `MongoDBStore`: those of `SessionRepository`, which the store passes on.
+ * @deprecated `SessionRepositoryOptions`, the one name of the options the store, the repository
+ * and the Koa store take; this name stays an alias of it.
+ */
 export type MongoDBStoreOptions = SessionRepositoryOptions;
 
-/** Version 5's name for the options (`@types/connect-mongodb-session`). */
-export type MongoDBSessionOptions = MongoDBStoreOptions;
+/**
+ * Version 5's name for the options (`@types/connect-mongodb-session`).
+ * @deprecated `SessionRepositoryOptions`; this name stays an alias of it, so version 5 code compiles.
+ */
+export type MongoDBSessionOptions = SessionRepositoryOptions;
 
 /** Called once: with nothing when connected, with the error otherwise (indexes: see `repository.whenIndexed()`). */
 export type ConnectCallback = (error?: Error) => void;
