@@ -104,6 +104,17 @@ describe('a process whose clock runs 2 h slow', () => {
     assert.equal(await repository.deleteExpired(), 1, 'and not swept: only the expired one goes');
   });
 
+  test('its touch of a session stored as a string (connect-mongo’s form) keeps it an hour', async () => {
+    const { collection, raw } = await seeded();
+    const cookie = { originalMaxAge: HOUR, expires: new Date(Date.now() + 30 * MINUTE) };
+    const session = JSON.stringify({ cookie, views: 7 });
+    await raw.insertOne({ _id: 'text' as never, session, expires: cookie.expires });
+    const before = Date.now();
+    assert.equal((await skewed(-2 * HOUR, collection, 'touch:text')).touched, true);
+    const expires = (await raw.findOne({ _id: 'text' as never }))?.expires as Date;
+    assert.ok(Math.abs(expires.getTime() - (before + HOUR)) < 5 * MINUTE, 'an hour from now');
+  });
+
   test('its sweep deletes nothing that is still live, and the expired one too', async () => {
     const { collection, raw } = await seeded();
     assert.equal((await skewed(-2 * HOUR, collection, 'sweep')).deleted, 1);

@@ -127,8 +127,9 @@ export class SessionDocuments<T extends SessionLike> {
     } catch (error) {
       if (serverCode(error) !== SERVER_CODES.PathNotViable) throw error;
       // The stored session is a string (another store's form, or another serializer's):
-      // its cookie cannot be set alone, so the whole session is written in this store's form.
-      const whole = codec.encode(id, session);
+      // its cookie cannot be set alone, so the whole session is written in this store's form,
+      // its expiry in the server's time as every other write's.
+      const whole = this.serverTimed(codec.encode(id, session));
       const update = this.#written(whole, now);
       const replaced = await updated(sessions, filter, update, { mark: 'session', limit });
       shapes.remember(sid, whole.session);

@@ -8,6 +8,7 @@
  * - `read:<sid>,<sid>…`: `get` of each; prints `{ "served": [sids found] }`.
  * - `write:<sid>`: `set` of a session whose cookie expires in an hour by this process's clock,
  *   as express-session computes it; prints `{ "outcome": "created" | … }`.
+ * - `touch:<sid>`: `touch` of that session with such a cookie; prints `{ "touched": true | false }`.
  * Every line also gives the codes of the process warnings emitted (`warnings`).
  */
 const shift = Number(process.env.SHIFT_MS ?? '0');
@@ -55,6 +56,9 @@ try {
   } else if (kind === 'write') {
     const cookie = { expires: new Date(Date.now() + 60 * 60 * 1000), originalMaxAge: 3_600_000 };
     result = { outcome: await repository.set(argument, { cookie, views: 1 }) };
+  } else if (kind === 'touch') {
+    const cookie = { expires: new Date(Date.now() + 60 * 60 * 1000), originalMaxAge: 3_600_000 };
+    result = { touched: await repository.touch(argument, { cookie, views: 1 }) };
   } else {
     throw new Error(`ACTION names no known kind: ${action}`);
   }
