@@ -27,7 +27,7 @@ export {
   type SessionStoreErrorCode,
   StoreClosedError,
   UnreadableSessionError,
-} from './errors/errors.js';
+} from './errors/classes.js';
 export type { IndexState, IndexStatus } from './expiry/expiry-tasks.js';
 export type {
   EncryptionKey,

@@ -9,7 +9,7 @@ import {
   OverloadedError,
   QueueFullError,
   StoreClosedError,
-} from '../lib/errors/errors.js';
+} from '../lib/errors/classes.js';
 import { ConnectionGate } from '../lib/repository/connection-gate.js';
 import { MIN_IN_FLIGHT, PROBES } from '../lib/repository/load-shedder.js';
 import { SessionRepository } from '../lib/repository/session-repository.js';

@@ -9,7 +9,7 @@ import {
   OperationError,
   OperationTimeoutError,
   StoreClosedError,
-} from '../lib/errors/errors.js';
+} from '../lib/errors/classes.js';
 import { SessionRepository } from '../lib/repository/session-repository.js';
 import { useSpecDatabase } from './support/database.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';

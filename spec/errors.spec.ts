@@ -12,7 +12,7 @@ import {
   OperationError,
   SessionStoreError,
   UnreadableSessionError,
-} from '../lib/errors/errors.js';
+} from '../lib/errors/classes.js';
 import { SessionRepository } from '../lib/repository/session-repository.js';
 
 const SID = 'SID.MARKER.77a1';

@@ -10,7 +10,7 @@ import { after, describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type CommandStartedEvent, type Document, MongoClient } from 'mongodb';
 import type { SessionLike } from '../lib/codec/session-types.js';
-import { IndexError, StoreClosedError } from '../lib/errors/errors.js';
+import { IndexError, StoreClosedError } from '../lib/errors/classes.js';
 import { TTL_FALLBACK_WARNING_CODE } from '../lib/expiry/expiry-tasks.js';
 import { MongoDBStore, type SessionRepositoryOptions } from '../lib/index.js';
 import type { RepositoryListeners } from '../lib/repository/repository-types.js';

@@ -16,7 +16,7 @@ import {
   InvalidSessionIdError,
   OperationError,
   SessionStoreError,
-} from '../lib/errors/errors.js';
+} from '../lib/errors/classes.js';
 import type { SerializerOption } from '../lib/options/option-types.js';
 import { SessionRepository } from '../lib/repository/session-repository.js';
 import { specBackend, useSpecDatabase } from './support/database.js';

@@ -10,7 +10,7 @@ import {
   type SessionCodecOptions,
   unescapeKey,
 } from '../lib/codec/session-codec.js';
-import { InvalidSessionError, UnreadableSessionError } from '../lib/errors/errors.js';
+import { InvalidSessionError, UnreadableSessionError } from '../lib/errors/classes.js';
 
 const HOUR = 60 * 60 * 1000;
 const NOW = Date.UTC(2030, 0, 1);

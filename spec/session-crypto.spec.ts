@@ -17,7 +17,7 @@ import {
   InvalidSessionError,
   SessionDecryptionError,
   UnreadableSessionError,
-} from '../lib/errors/errors.js';
+} from '../lib/errors/classes.js';
 import { type EncryptionOption, encryptionOption } from '../lib/options/encryption-option.js';
 import {
   optionsView,

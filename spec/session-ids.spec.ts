@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { inspect } from 'node:util';
 import { createSessionCodec } from '../lib/codec/session-codec.js';
 import { hashSessionId } from '../lib/codec/session-ids.js';
-import { InvalidSessionIdError } from '../lib/errors/errors.js';
+import { InvalidSessionIdError } from '../lib/errors/classes.js';
 import type { TransformId } from '../lib/options/option-types.js';
 import { resolveOptions, type SessionRepositoryOptions } from '../lib/options/options.js';
 

@@ -8,7 +8,7 @@ import {
   InvalidSessionError,
   InvalidSessionIdError,
   StoreClosedError,
-} from '../lib/errors/errors.js';
+} from '../lib/errors/classes.js';
 import type { RepositoryListeners } from '../lib/repository/repository-types.js';
 import { SessionRepository } from '../lib/repository/session-repository.js';
 import { useSpecDatabase } from './support/database.js';

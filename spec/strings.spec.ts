@@ -13,7 +13,7 @@ import { inspect } from 'node:util';
 import { BSON, type Document } from 'mongodb';
 import { hashSessionId } from '../lib/codec/session-ids.js';
 import type { SessionLike } from '../lib/codec/session-types.js';
-import { InvalidSessionError, InvalidSessionIdError } from '../lib/errors/errors.js';
+import { InvalidSessionError, InvalidSessionIdError } from '../lib/errors/classes.js';
 import type { SerializerOption } from '../lib/options/option-types.js';
 import type { SessionRepositoryOptions } from '../lib/options/options.js';
 import { SessionRepository } from '../lib/repository/session-repository.js';

@@ -5,7 +5,7 @@
  * copies only what had to change.
  */
 import { types } from 'node:util';
-import { InvalidSessionError } from '../errors/errors.js';
+import { InvalidSessionError } from '../errors/classes.js';
 import { withheld } from '../errors/redaction.js';
 import {
   isBsonValue,

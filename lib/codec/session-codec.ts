@@ -6,7 +6,7 @@
  */
 import { types } from 'node:util';
 import { BSON } from 'mongodb';
-import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
+import { InvalidSessionError, UnreadableSessionError } from '../errors/classes.js';
 import { withheld } from '../errors/redaction.js';
 import { CREATED_AT, LAST_MODIFIED } from '../options/document-fields.js';
 import type { ResolvedEncryption } from '../options/encryption-option.js';

@@ -24,7 +24,7 @@ import {
 } from 'node:crypto';
 import { types } from 'node:util';
 import { BSON } from 'mongodb';
-import { SessionDecryptionError } from '../errors/errors.js';
+import { SessionDecryptionError } from '../errors/classes.js';
 import type { ResolvedEncryption } from '../options/encryption-option.js';
 
 /** What the sealed bytes hold once opened: BSON of the document form, or a string form's UTF-8. */

@@ -5,7 +5,7 @@
  */
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { types } from 'node:util';
-import { InvalidSessionIdError } from '../errors/errors.js';
+import { InvalidSessionIdError } from '../errors/classes.js';
 import type { TransformId } from '../options/option-types.js';
 import { describeValue, isWellFormed } from '../support/values.js';
 

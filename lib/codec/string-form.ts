@@ -3,7 +3,7 @@
  * connect-mongo's default form read under the document form) or by a custom serializer.
  */
 
-import { InvalidSessionError, UnreadableSessionError } from '../errors/errors.js';
+import { InvalidSessionError, UnreadableSessionError } from '../errors/classes.js';
 import { withheld } from '../errors/redaction.js';
 import type { SessionSerializer } from '../options/option-types.js';
 import { describeValue, isWellFormed, safely } from '../support/values.js';

@@ -11,13 +11,14 @@
  *    stored session that could not be read back, which the read takes for no session (its
  *    subclass `SessionDecryptionError`, the codec's own, passes by rule 1).
  */
-import { serverCode } from './driver-errors.js';
+
 import {
   OperationError,
   OperationTimeoutError,
   SessionStoreError,
   UnreadableSessionError,
-} from './errors.js';
+} from './classes.js';
+import { serverCode } from './driver-errors.js';
 import { SERVER_CODES } from './server-codes.js';
 
 /** An operation that failed: the repository method, and the deadline it had (`operationTimeoutMs`). */

@@ -4,9 +4,9 @@
  * a timer. It decides; the repository sends the commands, through the gate.
  */
 
+import { IndexError, StoreClosedError } from '../errors/classes.js';
 import { debug, described } from '../errors/debug.js';
 import { isTransient, serverCode } from '../errors/driver-errors.js';
-import { IndexError, StoreClosedError } from '../errors/errors.js';
 import { meansNoTtlIndexes, SERVER_CODES } from '../errors/server-codes.js';
 import { warnOnce } from '../errors/warnings.js';
 import type { AutoRemoveOption } from '../options/option-types.js';

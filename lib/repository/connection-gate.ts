@@ -1,5 +1,4 @@
 import PQueue from 'p-queue';
-import { debug, described } from '../errors/debug.js';
 import {
   ConnectionError,
   OperationTimeoutError,
@@ -7,7 +6,8 @@ import {
   QueueFullError,
   type SessionStoreError,
   StoreClosedError,
-} from '../errors/errors.js';
+} from '../errors/classes.js';
+import { debug, described } from '../errors/debug.js';
 import { type Deadline, OperationDeadline, withDeadline } from './deadline.js';
 import { LoadShedder } from './load-shedder.js';
 

@@ -3,8 +3,9 @@
  * refused (`OverloadedError`) rather than sent when it stalls or falls behind. The gate hands
  * every operation to a `LoadShedder` once connected.
  */
+
+import { OverloadedError } from '../errors/classes.js';
 import { debug } from '../errors/debug.js';
-import { OverloadedError } from '../errors/errors.js';
 import type { Deadline, OperationDeadline } from './deadline.js';
 
 /**

@@ -7,8 +7,8 @@ import {
   ReadPreference,
 } from 'mongodb';
 import type { SessionDocument } from '../codec/session-types.js';
+import { OperationTimeoutError } from '../errors/classes.js';
 import { debug } from '../errors/debug.js';
-import { OperationTimeoutError } from '../errors/errors.js';
 import { withheld, withoutCredentials } from '../errors/redaction.js';
 import type { ResolvedOptions } from '../options/options.js';
 import { withDeadline } from './deadline.js';

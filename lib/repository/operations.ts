@@ -6,9 +6,9 @@
  */
 import type { Collection } from 'mongodb';
 import type { SessionDocument } from '../codec/session-types.js';
+import type { SessionStoreError } from '../errors/classes.js';
 import { debug, described } from '../errors/debug.js';
 import { isTransient } from '../errors/driver-errors.js';
-import type { SessionStoreError } from '../errors/errors.js';
 import { storeError } from '../errors/wrapping.js';
 import type { ConnectionGate } from './connection-gate.js';
 import type { Deadline } from './deadline.js';

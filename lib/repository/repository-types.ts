@@ -1,5 +1,5 @@
 /** The types of the repository's results and listeners (session-repository.ts exports them). */
-import type { IndexError, UnreadableSessionError } from '../errors/errors.js';
+import type { IndexError, UnreadableSessionError } from '../errors/classes.js';
 
 /**
  * What `set` did: stored a new session, replaced a stored one, ended one whose cookie had already

@@ -1,7 +1,7 @@
 /** Reading a cursor under a lease of the gate: every batch has the deadline, and `close()` ends it. */
 import type { FindCursor } from 'mongodb';
 import type { SessionDocument } from '../codec/session-types.js';
-import { OperationTimeoutError } from '../errors/errors.js';
+import { OperationTimeoutError } from '../errors/classes.js';
 import { storeError } from '../errors/wrapping.js';
 import type { Lease } from './connection-gate.js';
 import { withDeadline } from './deadline.js';

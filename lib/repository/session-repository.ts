@@ -9,8 +9,8 @@ import type {
   SessionListing,
   StoredSession,
 } from '../codec/session-types.js';
+import { StoreClosedError } from '../errors/classes.js';
 import { debug } from '../errors/debug.js';
-import { StoreClosedError } from '../errors/errors.js';
 import type { ExpiryTasks, IndexStatus } from '../expiry/expiry-tasks.js';
 import { StoredExpiries } from '../expiry/lazy-touch.js';
 import type { ServerClock } from '../expiry/server-clock.js';

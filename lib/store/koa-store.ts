@@ -12,7 +12,7 @@
  */
 
 import type { AnySession } from '../codec/session-types.js';
-import { InvalidSessionError } from '../errors/errors.js';
+import { InvalidSessionError } from '../errors/classes.js';
 import type { SessionRepositoryOptions } from '../options/options.js';
 import { SessionRepository } from '../repository/session-repository.js';
 

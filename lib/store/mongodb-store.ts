@@ -2,7 +2,7 @@ import type { SessionData, Store } from 'express-session';
 import type { Collection, Db, MongoClient } from 'mongodb';
 import type { DestroyFilter, DeviceSelection } from '../codec/session-filter.js';
 import type { SessionDocument, SessionListing } from '../codec/session-types.js';
-import type { SessionStoreError } from '../errors/errors.js';
+import type { SessionStoreError } from '../errors/classes.js';
 import { storeError } from '../errors/wrapping.js';
 import type { AutoRemoveOption } from '../options/option-types.js';
 import {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { SessionData } from 'express-session';
-import type { SessionStoreError } from '../errors/errors.js';
+import type { SessionStoreError } from '../errors/classes.js';
 import { errorName } from '../errors/redaction.js';
 import { LISTENER_ERROR_WARNING_CODE, warnOnce } from '../errors/warnings.js';
 import { safely } from '../support/values.js';
