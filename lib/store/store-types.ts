@@ -2,14 +2,8 @@
  * The types around the express-session store (mongodb-store.ts): what `all()` yields, the
  * constructor's callbacks, the options' names, and the typed listener methods.
  */
-import type { SessionData, Store } from 'express-session';
-import type { Collection, Db, MongoClient } from 'mongodb';
-import type { DestroyFilter, DeviceSelection } from '../codec/session-filter.js';
-import type { SessionDocument, SessionListing } from '../codec/session-types.js';
-import type { AutoRemoveOption } from '../options/option-types.js';
-import type { SessionRepositoryOptions, StoreOptionsView } from '../options/options.js';
-import type { SessionRepository } from '../repository/session-repository.js';
-import type { Callback } from './callbackify.js';
+import type { SessionData } from 'express-session';
+import type { SessionRepositoryOptions } from '../options/options.js';
 import type { MongoDBStoreEvents } from './store-events.js';
 
 /** A session as `all()` yields it: version 5's stored document, `{ <idField>: sid, session, <expiresKey>: Date }`. */
