@@ -2,9 +2,6 @@ import { describeValue } from '../support/values.js';
 import { brand } from './branding.js';
 import { driverSummary, withheld, withoutCredentials } from './redaction.js';
 
-// Until every importer takes them from redaction.ts.
-export { driverSummary, withoutCredentials };
-
 /** Stable codes for every error the store raises itself. */
 export type SessionStoreErrorCode =
   | 'CONNECTION_FAILED'
